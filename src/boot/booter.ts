@@ -1,0 +1,217 @@
+import { timingSafeEqual } from "node:crypto";
+import type { Logger } from "pino";
+import type { ProfileConfig } from "../config/load.js";
+import { lookupNeighbour } from "../net/neighbours.js";
+import type { Machine, MachineStore } from "../store/machines.js";
+import type { BootloaderMap } from "./bootloaders.js";
+import { decideDhcp } from "./decision.js";
+import { parseMac, type Mac } from "./mac.js";
+import { planBoot, type BootPlan } from "./plan.js";
+import { renderGrubConfig, renderIpxeScript } from "./scripts.js";
+import type { Templates } from "./templates.js";
+import type { DhcpAnswer, DhcpBooter, FirmwareFacts, TftpClient, TftpResolution, TftpResolver } from "./types.js";
+import type { BootUrls } from "./urls.js";
+
+/** Everything the boot path reads from the configuration; replaced whole on SIGHUP. */
+export interface BootSettings {
+  profiles: Record<string, ProfileConfig>;
+  /** `ignore`, or the profile unknown machines boot (they are then registered as `discovered`). */
+  unknownMachines: string;
+  bootloaders: BootloaderMap;
+  urls: BootUrls;
+  templates: Templates;
+}
+
+export interface MachineBoot {
+  machine: Machine;
+  profile: ProfileConfig;
+  plan: BootPlan;
+}
+
+export type ConfigFetch = { ok: true; path: string; firstFetch: boolean } | { ok: false; reason: string };
+
+/**
+ * The boot policy behind every server: looks machines up, asks the pure
+ * decision/plan functions, and writes what happened to the machine's
+ * timeline. Servers never decide what to boot; they ask this.
+ */
+export class Booter implements DhcpBooter, TftpResolver {
+  constructor(
+    private settings: BootSettings,
+    private readonly store: MachineStore,
+    private readonly log: Logger,
+    private readonly neighbour: (ip: string) => Promise<Mac | undefined> = lookupNeighbour,
+  ) {}
+
+  update(settings: BootSettings): void {
+    this.settings = settings;
+  }
+
+  get urls(): BootUrls {
+    return this.settings.urls;
+  }
+
+  /** The machine record for a MAC; unknown machines are registered when the policy names a profile. */
+  private machineFor(mac: Mac, facts: Record<string, unknown>): Machine | undefined {
+    const known = this.store.get(mac);
+    if (known) return known;
+    this.store.recordUnknown(mac, facts);
+    const policy = this.settings.unknownMachines;
+    if (policy === "ignore" || !(policy in this.settings.profiles)) return undefined;
+    this.log.info({ mac, profile: policy }, "unknown machine registered with the unknownMachines profile");
+    return this.store.upsert({ mac, profile: policy, hostname: null, bootfile: null, source: "discovered" });
+  }
+
+  answerDhcp(facts: FirmwareFacts): DhcpAnswer {
+    const seen = {
+      arch: facts.arch ?? null,
+      ipxe: facts.ipxe,
+      httpClient: facts.httpClient,
+      port: facts.pxePort ? "pxe" : "dhcp",
+      ...(facts.giaddr !== "0.0.0.0" ? { relay: facts.giaddr } : {}),
+    };
+    const machine = this.machineFor(facts.mac, seen);
+    if (!machine) {
+      this.log.debug({ mac: facts.mac, ...seen }, "DHCP from an unknown machine ignored (unknownMachines: ignore)");
+      return { kind: "ignore", reason: "unknown-machine", detail: "not a registered machine and unknownMachines is ignore" };
+    }
+    const { profiles, bootloaders, urls } = this.settings;
+    const answer = decideDhcp(facts, machine, { profiles, bootloaders: bootloaders.files, urls });
+    if (answer.kind === "offer") {
+      this.store.record(machine.mac, facts.pxePort ? "dhcp-4011" : "dhcp-offer", {
+        arch: facts.arch ?? null,
+        firmware: answer.firmware,
+        bootFile: answer.bootFile,
+        ...(facts.giaddr !== "0.0.0.0" ? { relay: facts.giaddr } : {}),
+      });
+      this.log.info({ mac: machine.mac, firmware: answer.firmware, bootFile: answer.bootFile, port: seen.port }, "proxy DHCP answer");
+    } else {
+      this.store.record(machine.mac, "dhcp-ignored", { arch: facts.arch ?? null, reason: answer.reason, detail: answer.detail });
+      this.log.warn({ mac: machine.mac, reason: answer.reason }, answer.detail);
+    }
+    return answer;
+  }
+
+  /** The machine, its profile and its plan — for the HTTP boot routes. */
+  boot(mac: Mac): MachineBoot | undefined {
+    const machine = this.machineFor(mac, { via: "http" });
+    if (!machine) return undefined;
+    const profile = this.settings.profiles[machine.profile];
+    if (!profile) {
+      this.log.warn({ mac, profile: machine.profile }, "machine names a profile that does not exist");
+      return undefined;
+    }
+    return { machine, profile, plan: planBoot(machine, profile, this.settings.urls) };
+  }
+
+  /** iPXE script; null body means "answer 404" (local boot by http-404, or no such machine). */
+  ipxeScript(mac: Mac): { body: string | null; plan?: BootPlan } {
+    const b = this.boot(mac);
+    if (!b) return { body: null };
+    const body = renderIpxeScript(b.plan, this.settings.templates);
+    this.recordScript(b, "ipxe");
+    return { body, plan: b.plan };
+  }
+
+  grubConfig(mac: Mac): string | null {
+    const b = this.boot(mac);
+    if (!b) return null;
+    const body = renderGrubConfig(b.plan, this.settings.templates);
+    this.recordScript(b, "grub");
+    return body;
+  }
+
+  private recordScript(b: MachineBoot, kind: "ipxe" | "grub"): void {
+    if (b.plan.mode === "local") {
+      this.store.record(b.machine.mac, "local-boot", { via: kind, method: kind === "grub" ? "exit" : b.plan.method });
+      this.log.info({ mac: b.machine.mac, via: kind }, "told to boot from local disk");
+    } else {
+      this.store.record(b.machine.mac, "script", { via: kind, profile: b.plan.profile });
+      this.log.info({ mac: b.machine.mac, via: kind, profile: b.plan.profile }, "boot script served");
+    }
+  }
+
+  /** Kernel (index -1) or initrd source for a machine: a file path or an http(s) URL from its profile. */
+  bootFileSource(mac: Mac, which: "kernel" | number): string | undefined {
+    const b = this.boot(mac);
+    if (!b) return undefined;
+    return which === "kernel" ? b.profile.kernel : b.profile.initrd[which];
+  }
+
+  /** Called by HTTP when a kernel/initrd body was sent (or cut short). */
+  bootFileSent(mac: Mac, which: "kernel" | number, bytes: number, complete: boolean): void {
+    const machine = this.store.get(mac);
+    if (!machine) return;
+    this.store.record(mac, which === "kernel" ? "kernel" : "initrd", {
+      ...(which === "kernel" ? {} : { index: which }),
+      bytes,
+      ...(complete ? {} : { incomplete: true }),
+    });
+    const profile = this.settings.profiles[machine.profile];
+    // `once` without a config: the machine is done with us when its last boot file has arrived.
+    if (complete && profile?.once && !profile.config && machine.next === "profile") {
+      const last = profile.initrd.length === 0 ? "kernel" : profile.initrd.length - 1;
+      if (which === last) this.markInstalled(machine);
+    }
+  }
+
+  /**
+   * The per-machine config. The token must match (constant time); anything
+   * else is a 404 that names nothing. The first fetch is the check-in.
+   */
+  config(mac: Mac, token: string): ConfigFetch {
+    const machine = this.store.get(mac);
+    if (!machine) return { ok: false, reason: "unknown machine" };
+    const a = Buffer.from(token);
+    const b = Buffer.from(machine.configToken);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      this.store.record(mac, "config-denied", { reason: "wrong token" });
+      return { ok: false, reason: "wrong token" };
+    }
+    const profile = this.settings.profiles[machine.profile];
+    if (!profile?.config) return { ok: false, reason: `profile '${machine.profile}' has no config` };
+    const firstFetch = !this.store.timeline(mac).some((e) => e.step === "config");
+    this.store.record(mac, "config", { checkIn: firstFetch });
+    this.log.info({ mac, checkIn: firstFetch }, firstFetch ? "machine checked in (config fetched)" : "config fetched again");
+    if (profile.once && machine.next === "profile") this.markInstalled(machine);
+    return { ok: true, path: profile.config, firstFetch };
+  }
+
+  private markInstalled(machine: Machine): void {
+    this.store.setNext(machine.mac, "local");
+    this.store.record(machine.mac, "boot-set", { next: "local", by: "once" });
+    this.log.info({ mac: machine.mac }, "profile has once: true — next boots are from local disk");
+  }
+
+  // ---- TFTP -------------------------------------------------------------
+
+  resolve(name: string, client: TftpClient): TftpResolution | Promise<TftpResolution> {
+    const file = this.settings.bootloaders.files.get(name);
+    if (file) return { ok: true, source: { kind: "file", path: file } };
+    const base = name.slice(name.lastIndexOf("/") + 1);
+    const perMac = /^grub\.cfg-01-(.+)$/.exec(base);
+    if (perMac) {
+      const mac = parseMac(perMac[1]!);
+      const body = mac ? this.grubConfig(mac) : null;
+      return body === null ? notFound(name) : { ok: true, source: { kind: "buffer", data: Buffer.from(body) } };
+    }
+    if (base === "grub.cfg") {
+      // Generic GRUB config: chains to the per-MAC one over HTTP.
+      const body = this.settings.templates.grubBootstrap.replace("{{hostport}}", new URL(this.settings.urls.base).host);
+      return { ok: true, source: { kind: "buffer", data: Buffer.from(body) } };
+    }
+    this.log.debug({ name, client: client.address }, "TFTP request for a file we do not serve");
+    return notFound(name);
+  }
+
+  completed(event: { name: string; client: TftpClient; bytes: number; blksize: number; windowsize: number }): void {
+    void this.neighbour(event.client.address).then((mac) => {
+      if (!mac || !this.store.get(mac)) return;
+      this.store.record(mac, "tftp", { file: event.name, bytes: event.bytes, blksize: event.blksize, windowsize: event.windowsize });
+    });
+  }
+}
+
+function notFound(name: string): TftpResolution {
+  return { ok: false, code: 1, message: `${name}: file not found` };
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { ConfigError, EMBEDDED_DEFAULT, loadConfigFile, loadEmbeddedDefault, type Config } from "./config/load.js";
+import { Daemon } from "./daemon.js";
+import { createLogger } from "./log.js";
+import { PortBindError } from "./net/errors.js";
+
+function loadOrExit(path: string | undefined, checkFiles = true): Config {
+  try {
+    return path ? loadConfigFile(path, { checkFiles }) : loadEmbeddedDefault();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`talos-netboot: invalid configuration — ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+async function serve(opts: { config?: string }): Promise<void> {
+  const config = loadOrExit(opts.config);
+  const log = createLogger(config.log.level, config.log.format === "auto" ? {} : { pretty: config.log.format === "pretty" });
+  if (!opts.config) log.info({ address: config.server.address }, `no --config: running on the ${EMBEDDED_DEFAULT}`);
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ config, configPath: opts.config, log });
+  } catch (err) {
+    if (err instanceof PortBindError) {
+      log.fatal(err.message);
+      process.exit(2);
+    }
+    log.fatal({ err: (err as Error).message }, "cannot start");
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    // A stop that hangs must not hang the host's shutdown.
+    setTimeout(() => process.exit(1), 10_000).unref();
+    void daemon.stop().then(() => process.exit(0));
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => daemon.reload());
+}
+
+function check(opts: { config: string }): void {
+  const config = loadOrExit(opts.config);
+  process.stdout.write(
+    `${opts.config}: OK — server ${config.server.address}, ${Object.keys(config.profiles).length} profile(s), ${config.machines.length} machine(s)\n`,
+  );
+}
+
+const program = new Command()
+  .name("talos-netboot")
+  .description("Network-boot appliance for Talos Linux: ProxyDHCP, TFTP, HTTP boot and machine configs");
+program
+  .command("serve")
+  .description("run the daemon (ProxyDHCP, TFTP, HTTP, control API)")
+  .option("-c, --config <file>", "YAML config file (default: the embedded default)")
+  .action(serve);
+program
+  .command("check")
+  .description("validate a config file and exit: 0, or 1 listing every problem")
+  .requiredOption("-c, --config <file>", "YAML config file")
+  .action(check);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,228 @@
+import { serve, type ServerType } from "@hono/node-server";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { Booter, type BootSettings } from "./boot/booter.js";
+import { buildBootloaderMap } from "./boot/bootloaders.js";
+import { loadTemplates } from "./boot/templates.js";
+import { UrlCache } from "./boot/url-cache.js";
+import { BootUrls } from "./boot/urls.js";
+import { loadConfigFile, packageRoot, type Config } from "./config/load.js";
+import { DhcpServer } from "./dhcp/server.js";
+import { createHttpApp } from "./http/app.js";
+import { Metrics } from "./metrics.js";
+import { PortBindError } from "./net/errors.js";
+import { openDatabase, type Db } from "./store/db.js";
+import { MachineStore } from "./store/machines.js";
+import { TftpServer } from "./tftp/server.js";
+
+export interface DaemonOptions {
+  config: Config;
+  /** The file the config came from; SIGHUP re-reads it. Absent for the embedded default. */
+  configPath?: string;
+  log: Logger;
+  /** Directory of boot templates; the package's boot-templates/ by default. */
+  templatesDir?: string;
+}
+
+/** Reads or creates the API token file; returns the token, never logs it. */
+export function ensureApiToken(stateDir: string): { token: string; path: string; created: boolean } {
+  const path = join(stateDir, "api-token");
+  if (existsSync(path)) return { token: readFileSync(path, "utf8").trim(), path, created: false };
+  const token = randomBytes(32).toString("base64url");
+  writeFileSync(path, `${token}\n`, { mode: 0o600, flag: "wx" });
+  return { token, path, created: true };
+}
+
+/**
+ * The daemon: one store, one booter, and the servers that ask it. Start
+ * binds everything or nothing; stop closes everything, idempotently.
+ */
+export class Daemon {
+  readonly metrics = new Metrics();
+  readonly store: MachineStore;
+  readonly booter: Booter;
+  private readonly db: Db;
+  private readonly log: Logger;
+  private config: Config;
+  private tokens: string[];
+  private settings: BootSettings;
+  private readonly templatesDir: string;
+  private dhcp?: DhcpServer;
+  private tftp?: TftpServer;
+  private readonly httpServers: ServerType[] = [];
+  private stopped?: Promise<void>;
+
+  private constructor(private readonly opts: DaemonOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.templatesDir = opts.templatesDir ?? join(packageRoot(), "boot-templates");
+    this.db = openDatabase(this.config.stateDir);
+    this.store = new MachineStore(this.db, this.config.timeline.maxEntries);
+    this.tokens = this.resolveTokens(this.config);
+    this.settings = this.buildSettings(this.config);
+    this.booter = new Booter(this.settings, this.store, this.log.child({ component: "boot" }));
+    this.syncMachines(this.config);
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const d = new Daemon(opts);
+    try {
+      await d.listen();
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
+    return d;
+  }
+
+  private resolveTokens(cfg: Config): string[] {
+    if (cfg.api.tokens.length > 0) return [...cfg.api.tokens];
+    const t = ensureApiToken(cfg.stateDir);
+    this.log.info({ path: t.path, created: t.created }, t.created ? "created an API token (read it from this file)" : "API token read from file");
+    return [t.token];
+  }
+
+  private buildSettings(cfg: Config): BootSettings {
+    const bootloaders = buildBootloaderMap(cfg.bootloaders);
+    for (const w of bootloaders.warnings) this.log.warn(w);
+    return {
+      profiles: cfg.profiles,
+      unknownMachines: cfg.unknownMachines,
+      bootloaders,
+      urls: new BootUrls(cfg.server.address, cfg.http.port),
+      templates: loadTemplates(this.templatesDir),
+    };
+  }
+
+  private syncMachines(cfg: Config): void {
+    const r = this.store.syncFromConfig(cfg.machines);
+    if (r.added || r.removed) this.log.info(r, "machines from the config file synchronised");
+  }
+
+  private async listen(): Promise<void> {
+    const cfg = this.config;
+    const bootDeps = {
+      booter: this.booter,
+      urlCache: new UrlCache(join(cfg.stateDir, "cache", "urls"), this.log.child({ component: "url-cache" })),
+      bootloaderFiles: () => this.settings.bootloaders.files,
+      templates: () => this.settings.templates,
+      log: this.log.child({ component: "http" }),
+    };
+    const apiDeps = { store: this.store, tokens: () => this.tokens, profiles: () => Object.keys(this.settings.profiles) };
+    const ownApiListener = cfg.api.listen !== undefined;
+
+    if (cfg.http.enabled) {
+      const app = createHttpApp({ boot: bootDeps, api: ownApiListener ? undefined : apiDeps, metrics: this.metrics, log: this.log });
+      await this.listenHttp(app.fetch, cfg.http.address, cfg.http.port, "http.port");
+    }
+    if (ownApiListener) {
+      const [host, port] = splitListen(cfg.api.listen!);
+      const app = createHttpApp({ api: apiDeps, metrics: this.metrics, log: this.log });
+      const tls = cfg.api.tls ? { cert: readFileSync(cfg.api.tls.cert), key: readFileSync(cfg.api.tls.key) } : undefined;
+      await this.listenHttp(app.fetch, host, port, "api.listen", tls);
+    }
+    if (cfg.tftp.enabled) {
+      this.tftp = new TftpServer({ port: cfg.tftp.port, resolver: this.booter, log: this.log, metrics: this.metrics });
+      await this.tftp.start();
+    }
+    if (cfg.dhcp.enabled) {
+      this.dhcp = new DhcpServer({
+        address: cfg.server.address,
+        interface: cfg.server.interface,
+        port: cfg.dhcp.port,
+        pxePort: cfg.dhcp.pxePort,
+        booter: this.booter,
+        log: this.log.child({ component: "dhcp" }),
+        metrics: this.metrics,
+      });
+      await this.dhcp.start();
+    }
+    this.log.info(
+      { address: cfg.server.address, interface: cfg.server.interface ?? null, stateDir: cfg.stateDir, config: cfg.source },
+      "talos-netboot running",
+    );
+  }
+
+  private listenHttp(
+    fetch: (req: Request, env?: unknown) => Response | Promise<Response>,
+    hostname: string,
+    port: number,
+    configKey: string,
+    tls?: { cert: Buffer; key: Buffer },
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = serve({
+        fetch,
+        port,
+        hostname,
+        ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}),
+      });
+      const onError = (err: Error) => reject(PortBindError.from(err, "tcp", port, hostname, configKey));
+      server.once("error", onError);
+      server.once("listening", () => {
+        server.off("error", onError);
+        server.on("error", (err) => this.log.error({ err: err.message }, "HTTP server error"));
+        this.httpServers.push(server);
+        this.log.info({ address: hostname, port, tls: Boolean(tls) }, tls ? "HTTPS API listening" : "HTTP listening");
+        resolve();
+      });
+    });
+  }
+
+  /** SIGHUP: re-read the file; apply profiles, machines, tokens, templates. Bad config: keep the old one. */
+  reload(): void {
+    if (!this.opts.configPath) {
+      this.settings = this.buildSettings(this.config);
+      this.booter.update(this.settings);
+      this.log.info("reload: running on the embedded default; boot templates and bootloaders re-read");
+      return;
+    }
+    let next: Config;
+    try {
+      next = loadConfigFile(this.opts.configPath);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, "reload refused: the config file has problems; still running on the previous config");
+      return;
+    }
+    const restartKeys = (["server", "dhcp", "tftp", "http", "stateDir"] as const).filter(
+      (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
+    );
+    if (next.api.listen !== this.config.api.listen) restartKeys.push("api" as never);
+    if (restartKeys.length) this.log.warn({ keys: restartKeys }, "reload: these settings change only on restart");
+    const settings = this.buildSettings({ ...next, server: this.config.server, http: this.config.http });
+    this.config = { ...next, server: this.config.server, dhcp: this.config.dhcp, tftp: this.config.tftp, http: this.config.http, stateDir: this.config.stateDir };
+    this.tokens = this.resolveTokens(this.config);
+    this.settings = settings;
+    this.booter.update(settings);
+    this.syncMachines(this.config);
+    this.log.info({ profiles: Object.keys(settings.profiles).length, machines: next.machines.length }, "reloaded the config file");
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await Promise.allSettled([
+        this.dhcp?.stop(),
+        this.tftp?.stop(),
+        ...this.httpServers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              // Kernel downloads can run for minutes: cut them, don't wait.
+              (s as { closeAllConnections?: () => void }).closeAllConnections?.();
+            }),
+        ),
+      ]);
+      this.db.close();
+      this.log.info("talos-netboot stopped");
+    })();
+    return this.stopped;
+  }
+}
+
+function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(":");
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ""), Number(listen.slice(i + 1))];
+}

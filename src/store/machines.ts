@@ -1,0 +1,213 @@
+import { randomBytes } from "node:crypto";
+import type { Mac } from "../boot/mac.js";
+import type { Db } from "./db.js";
+
+/** `discovered`: an unknown machine booted the `unknownMachines` profile and was registered. */
+export type MachineSource = "config" | "api" | "discovered";
+export type NextBoot = "profile" | "local";
+export type TimelineStep =
+  | "dhcp-offer"
+  | "dhcp-4011"
+  | "dhcp-ignored"
+  | "tftp"
+  | "script"
+  | "kernel"
+  | "initrd"
+  | "config"
+  | "config-denied"
+  | "local-boot"
+  | "boot-set";
+
+export interface TimelineEntry {
+  time: string;
+  step: TimelineStep;
+  details: Record<string, unknown>;
+}
+
+export interface Machine {
+  mac: Mac;
+  profile: string;
+  hostname: string | null;
+  bootfile: string | null;
+  source: MachineSource;
+  next: NextBoot;
+  lastSeen: string | null;
+  /** Secret: never logged, never returned by the API. */
+  configToken: string;
+}
+
+export interface UnknownMachine {
+  mac: Mac;
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+  lastFacts: Record<string, unknown>;
+}
+
+interface MachineRow {
+  mac: string;
+  profile: string;
+  hostname: string | null;
+  bootfile: string | null;
+  source: MachineSource;
+  next: NextBoot;
+  config_token: string;
+  last_seen: string | null;
+}
+
+export function newConfigToken(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+const fromRow = (r: MachineRow): Machine => ({
+  mac: r.mac as Mac,
+  profile: r.profile,
+  hostname: r.hostname,
+  bootfile: r.bootfile,
+  source: r.source,
+  next: r.next,
+  lastSeen: r.last_seen,
+  configToken: r.config_token,
+});
+
+/** Machines, their boot timelines and the unknown MACs seen. The only code that touches these tables. */
+export class MachineStore {
+  constructor(
+    private readonly db: Db,
+    private readonly timelineMax = 200,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  get(mac: Mac): Machine | undefined {
+    const row = this.db.prepare("SELECT * FROM machines WHERE mac = ?").get(mac) as MachineRow | undefined;
+    return row && fromRow(row);
+  }
+
+  list(): Machine[] {
+    return (this.db.prepare("SELECT * FROM machines ORDER BY mac").all() as MachineRow[]).map(fromRow);
+  }
+
+  /**
+   * Creates or updates a machine. A new machine, or one whose profile
+   * changes, is being (re-)provisioned: it gets a fresh config token and
+   * boots its profile next.
+   */
+  upsert(m: { mac: Mac; profile: string; hostname: string | null; bootfile: string | null; source: MachineSource }): Machine {
+    const now = this.now().toISOString();
+    return this.db.transaction(() => {
+      const existing = this.get(m.mac);
+      if (!existing) {
+        this.db
+          .prepare(
+            `INSERT INTO machines (mac, profile, hostname, bootfile, source, next, config_token, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, 'profile', ?, ?, ?)`,
+          )
+          .run(m.mac, m.profile, m.hostname, m.bootfile, m.source, newConfigToken(), now, now);
+      } else {
+        const reprovision = existing.profile !== m.profile;
+        this.db
+          .prepare(
+            `UPDATE machines SET profile = ?, hostname = ?, bootfile = ?, source = ?, updated_at = ?,
+               next = CASE WHEN ? THEN 'profile' ELSE next END,
+               config_token = CASE WHEN ? THEN ? ELSE config_token END
+             WHERE mac = ?`,
+          )
+          .run(m.profile, m.hostname, m.bootfile, m.source, now, reprovision ? 1 : 0, reprovision ? 1 : 0, newConfigToken(), m.mac);
+      }
+      return this.get(m.mac)!;
+    })();
+  }
+
+  delete(mac: Mac): boolean {
+    return this.db.transaction(() => {
+      this.db.prepare("DELETE FROM timeline WHERE mac = ?").run(mac);
+      return this.db.prepare("DELETE FROM machines WHERE mac = ?").run(mac).changes > 0;
+    })();
+  }
+
+  /**
+   * Makes the config file's machine list the truth for `source: config`
+   * rows: adds and updates them, deletes those the file no longer names.
+   * Runtime state (next boot, token, timeline) of kept machines survives.
+   */
+  syncFromConfig(machines: Array<{ mac: Mac; profile: string; hostname?: string; bootfile?: string }>): { added: number; removed: number } {
+    return this.db.transaction(() => {
+      const wanted = new Set(machines.map((m) => m.mac));
+      let removed = 0;
+      for (const m of this.list()) {
+        if (m.source === "config" && !wanted.has(m.mac)) {
+          this.delete(m.mac);
+          removed++;
+        }
+      }
+      let added = 0;
+      for (const m of machines) {
+        if (!this.get(m.mac)) added++;
+        this.upsert({ mac: m.mac, profile: m.profile, hostname: m.hostname ?? null, bootfile: m.bootfile ?? null, source: "config" });
+      }
+      return { added, removed };
+    })();
+  }
+
+  /** Sets what the machine boots next. Back to `profile` is a re-provision: the config token rotates. */
+  setNext(mac: Mac, next: NextBoot): Machine | undefined {
+    const rotate = next === "profile";
+    this.db
+      .prepare(
+        `UPDATE machines SET next = ?, updated_at = ?, config_token = CASE WHEN ? THEN ? ELSE config_token END WHERE mac = ?`,
+      )
+      .run(next, this.now().toISOString(), rotate ? 1 : 0, newConfigToken(), mac);
+    return this.get(mac);
+  }
+
+  /** Appends a timeline entry (and marks the machine seen), keeping the newest `timelineMax`. */
+  record(mac: Mac, step: TimelineStep, details: Record<string, unknown> = {}): void {
+    const now = this.now().toISOString();
+    this.db.transaction(() => {
+      const info = this.db.prepare("INSERT INTO timeline (mac, time, step, details) VALUES (?, ?, ?, ?)").run(mac, now, step, JSON.stringify(details));
+      this.db.prepare("UPDATE machines SET last_seen = ? WHERE mac = ?").run(now, mac);
+      this.db.prepare("DELETE FROM timeline WHERE mac = ? AND id <= ?").run(mac, Number(info.lastInsertRowid) - this.timelineMax);
+    })();
+  }
+
+  timeline(mac: Mac): TimelineEntry[] {
+    const rows = this.db.prepare("SELECT time, step, details FROM timeline WHERE mac = ? ORDER BY id").all(mac) as Array<{
+      time: string;
+      step: TimelineStep;
+      details: string;
+    }>;
+    return rows.map((r) => ({ time: r.time, step: r.step, details: JSON.parse(r.details) as Record<string, unknown> }));
+  }
+
+  recordUnknown(mac: Mac, facts: Record<string, unknown>): void {
+    const now = this.now().toISOString();
+    this.db
+      .prepare(
+        `INSERT INTO unknown_machines (mac, first_seen, last_seen, count, last_facts) VALUES (?, ?, ?, 1, ?)
+         ON CONFLICT (mac) DO UPDATE SET last_seen = excluded.last_seen, count = count + 1, last_facts = excluded.last_facts`,
+      )
+      .run(mac, now, now, JSON.stringify(facts));
+  }
+
+  listUnknown(): UnknownMachine[] {
+    const rows = this.db.prepare("SELECT * FROM unknown_machines ORDER BY last_seen DESC").all() as Array<{
+      mac: string;
+      first_seen: string;
+      last_seen: string;
+      count: number;
+      last_facts: string;
+    }>;
+    return rows.map((r) => ({
+      mac: r.mac as Mac,
+      firstSeen: r.first_seen,
+      lastSeen: r.last_seen,
+      count: r.count,
+      lastFacts: JSON.parse(r.last_facts) as Record<string, unknown>,
+    }));
+  }
+
+  /** A registered machine is no longer unknown. */
+  forgetUnknown(mac: Mac): void {
+    this.db.prepare("DELETE FROM unknown_machines WHERE mac = ?").run(mac);
+  }
+}
