@@ -18,6 +18,9 @@ import { openDatabase, type Db } from "./store/db.js";
 import { MachineStore } from "./store/machines.js";
 import { TftpServer } from "./tftp/server.js";
 
+/** An HTTP connection with no traffic for this long is closed. */
+const IDLE_SOCKET_MS = 120_000;
+
 export interface DaemonOptions {
   config: Config;
   /** The file the config came from; SIGHUP re-reads it. Absent for the embedded default. */
@@ -164,6 +167,9 @@ export class Daemon {
       server.once("error", onError);
       server.once("listening", () => {
         server.off("error", onError);
+        // A client that stops reading without closing would hold its file
+        // descriptor forever (Node's default is no timeout).
+        server.setTimeout(IDLE_SOCKET_MS);
         server.on("error", (err) => this.log.error({ err: err.message }, "HTTP server error"));
         this.httpServers.push(server);
         this.log.info({ address: hostname, port, tls: Boolean(tls) }, tls ? "HTTPS API listening" : "HTTP listening");
