@@ -128,7 +128,9 @@ export class Daemon {
       await this.listenHttp(app.fetch, host, port, "api.listen", tls);
     }
     if (cfg.tftp.enabled) {
-      this.tftp = new TftpServer({ port: cfg.tftp.port, resolver: this.booter, log: this.log, metrics: this.metrics });
+      // Bound to server.address, not 0.0.0.0: transfers then answer from the
+      // address the client asked (PXE ROMs drop DATA from any other).
+      this.tftp = new TftpServer({ port: cfg.tftp.port, address: cfg.server.address, resolver: this.booter, log: this.log, metrics: this.metrics });
       await this.tftp.start();
     }
     if (cfg.dhcp.enabled) {
