@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Booter, type BootSettings } from "../../src/boot/booter.js";
 import type { BootloaderMap } from "../../src/boot/bootloaders.js";
 import { parseMac, type Mac } from "../../src/boot/mac.js";
+import type { FirmwareFacts } from "../../src/boot/types.js";
 import { loadTemplates } from "../../src/boot/templates.js";
 import { BootUrls } from "../../src/boot/urls.js";
 import { packageRoot, type ProfileConfig } from "../../src/config/load.js";
@@ -58,4 +59,18 @@ export function bootFiles(): { dir: string; kernel: string; initrd: string; conf
   writeFileSync(initrd, Buffer.alloc(150_000, 9));
   writeFileSync(config, "version: v1alpha1\nmachine:\n  type: worker\n");
   return { dir, kernel, initrd, config };
+}
+
+/** Firmware facts of a plain (non-iPXE, unrelayed, port 67) PXE request from 52:54:00:12:34:56. */
+export function firmwareFacts(over: Partial<FirmwareFacts> = {}): FirmwareFacts {
+  return {
+    mac: mac("52:54:00:12:34:56"),
+    arch: 0,
+    httpClient: false,
+    ipxe: false,
+    uuid: undefined,
+    pxePort: false,
+    giaddr: "0.0.0.0",
+    ...over,
+  };
 }

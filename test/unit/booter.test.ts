@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { FirmwareFacts } from "../../src/boot/types.js";
-import { booterWithStore, mac, profile } from "../helpers/fixtures.js";
+import { booterWithStore, mac, profile, firmwareFacts } from "../helpers/fixtures.js";
 
 const M = mac("52:54:00:12:34:56");
-const facts = (over: Partial<FirmwareFacts> = {}): FirmwareFacts => ({
-  mac: M,
-  arch: 7,
-  httpClient: false,
-  ipxe: false,
-  uuid: undefined,
-  pxePort: false,
-  giaddr: "0.0.0.0",
-  ...over,
-});
+const facts = (over: Partial<FirmwareFacts> = {}) => firmwareFacts({ arch: 7, ...over });
 
 describe("Booter", () => {
   it("stays silent for an unknown MAC but records that it was seen", () => {

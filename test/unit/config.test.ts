@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadEmbeddedDefault, parseConfigText } from "../../src/config/load.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, loadEmbeddedDefault, packageRoot, parseConfigText } from "../../src/config/load.js";
 import type { NetworkInterfaceInfo } from "node:os";
 
 const iface = (address: string, internal = false): NetworkInterfaceInfo => ({
@@ -115,5 +117,12 @@ extra: 1
     expect(cfg.stateDir).toMatch(/talos-netboot$/);
     expect(cfg.stateDir).not.toBe("/var/lib/talos-netboot");
     expect(loadEmbeddedDefault({ interfaces: one, uid: 0 }).stateDir).toBe("/var/lib/talos-netboot");
+  });
+
+  it("documents every key in config/example.yaml, which validates", () => {
+    const text = readFileSync(join(packageRoot(), "config", "example.yaml"), "utf8");
+    const cfg = parseConfigText(text, "example.yaml", { interfaces: one, checkFiles: false });
+    expect(Object.keys(cfg.profiles)).toEqual(["talos-1-14", "rescue"]);
+    expect(cfg.machines).toHaveLength(2);
   });
 });

@@ -2,19 +2,10 @@ import { describe, expect, it } from "vitest";
 import { decideDhcp, type DecisionContext } from "../../src/boot/decision.js";
 import type { FirmwareFacts } from "../../src/boot/types.js";
 import { BootUrls } from "../../src/boot/urls.js";
-import { bootloaders, mac, profile } from "../helpers/fixtures.js";
+import { bootloaders, mac, profile, firmwareFacts } from "../helpers/fixtures.js";
 
 const M = mac("52:54:00:12:34:56");
-const facts = (over: Partial<FirmwareFacts> = {}): FirmwareFacts => ({
-  mac: M,
-  arch: 0,
-  httpClient: false,
-  ipxe: false,
-  uuid: undefined,
-  pxePort: false,
-  giaddr: "0.0.0.0",
-  ...over,
-});
+const facts = (over: Partial<FirmwareFacts> = {}) => firmwareFacts({ arch: 0, ...over });
 const ctx = (over: Partial<DecisionContext> = {}): DecisionContext => ({
   profiles: { rescue: profile(), grubby: profile({ bootloader: "grub" }) },
   bootloaders: bootloaders().files,
