@@ -14,6 +14,8 @@ export interface ApiDeps {
   tokens: () => readonly string[];
   /** Profile names that exist now (SIGHUP can change them). */
   profiles: () => readonly string[];
+  /** More route groups under /api/v1, behind the same token check: `[["/talos", app]]`. */
+  extensions?: ReadonlyArray<readonly [string, Hono]>;
 }
 
 const putMachineBody = z.strictObject({
@@ -47,14 +49,15 @@ function machineJson(store: MachineStore, m: Machine) {
   };
 }
 
-function macParam(c: Context): Mac {
+export function macParam(c: Context): Mac {
   const raw = c.req.param("mac") ?? "";
   const mac = parseMac(decodeURIComponent(raw));
   if (!mac) throw new ApiError(400, "INVALID_MAC", `'${raw}' is not a MAC address (expected 52:54:00:12:34:56 or 52-54-00-12-34-56)`);
   return mac;
 }
 
-async function jsonBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+/** Reads a JSON body of at most MAX_API_BODY bytes and validates it; ApiError (400) otherwise. */
+export async function jsonBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   const length = Number(c.req.header("content-length") ?? 0);
   if (length > MAX_API_BODY) throw new ApiError(400, "BODY_TOO_LARGE", `request body over ${MAX_API_BODY} bytes`);
   const text = await c.req.text();
@@ -137,6 +140,8 @@ export function apiRoutes(deps: ApiDeps): Hono {
   });
 
   app.get("/unknown-machines", (c) => c.json({ machines: store.listUnknown() }));
+
+  for (const [path, routes] of deps.extensions ?? []) app.route(path, routes);
 
   app.all("*", (c) => errorResponse(c, 404, "NOT_FOUND", `no API route ${c.req.method} ${c.req.path}`));
   return app;

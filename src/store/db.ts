@@ -5,10 +5,17 @@ import { join } from "node:path";
 export type Db = Database.Database;
 
 /**
- * Schema changes, applied in order and recorded in `user_version`. Append
- * only: a released migration never changes.
+ * A table family's schema changes, applied in order; the version reached is
+ * recorded per family in `schema_migrations`. Append only: a released
+ * migration never changes. Each family lives beside the module that owns
+ * its tables (machines here; talos configs, assets, clusters in theirs).
  */
-const MIGRATIONS: string[] = [
+export interface MigrationFamily {
+  name: string;
+  migrations: readonly string[];
+}
+
+const MACHINE_MIGRATIONS: string[] = [
   `CREATE TABLE machines (
      mac          TEXT PRIMARY KEY,
      profile      TEXT NOT NULL,
@@ -38,8 +45,13 @@ const MIGRATIONS: string[] = [
    );`,
 ];
 
+export const MACHINES_FAMILY: MigrationFamily = { name: "machines", migrations: MACHINE_MIGRATIONS };
+
+/** Every family the daemon uses; modules add theirs here. */
+export const ALL_FAMILIES: MigrationFamily[] = [MACHINES_FAMILY];
+
 /** Opens (creating) `<stateDir>/talos-netboot.db`, owner-only, WAL, migrated. */
-export function openDatabase(stateDir: string): Db {
+export function openDatabase(stateDir: string, families: readonly MigrationFamily[] = ALL_FAMILIES): Db {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, "talos-netboot.db");
   const db = new Database(path);
@@ -48,25 +60,32 @@ export function openDatabase(stateDir: string): Db {
   db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
-  migrate(db);
+  migrate(db, families);
   return db;
 }
 
-export function openMemoryDatabase(): Db {
+export function openMemoryDatabase(families: readonly MigrationFamily[] = ALL_FAMILIES): Db {
   const db = new Database(":memory:");
-  migrate(db);
+  migrate(db, families);
   return db;
 }
 
-function migrate(db: Db): void {
-  const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`the database has schema version ${current}, newer than this talos-netboot knows (${MIGRATIONS.length}): upgrade talos-netboot`);
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+export function migrate(db: Db, families: readonly MigrationFamily[]): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (family TEXT PRIMARY KEY, version INTEGER NOT NULL)");
+  const read = db.prepare("SELECT version FROM schema_migrations WHERE family = ?");
+  const write = db.prepare("INSERT INTO schema_migrations (family, version) VALUES (?, ?) ON CONFLICT (family) DO UPDATE SET version = excluded.version");
+  for (const family of families) {
+    const current = (read.get(family.name) as { version: number } | undefined)?.version ?? 0;
+    if (current > family.migrations.length) {
+      throw new Error(
+        `the database's ${family.name} tables have schema version ${current}, newer than this talos-netboot knows (${family.migrations.length}): upgrade talos-netboot`,
+      );
+    }
+    for (let v = current; v < family.migrations.length; v++) {
+      db.transaction(() => {
+        db.exec(family.migrations[v]!);
+        write.run(family.name, v + 1);
+      })();
+    }
   }
 }
