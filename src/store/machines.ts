@@ -55,6 +55,9 @@ interface MachineRow {
   last_seen: string | null;
 }
 
+/** Unknown MACs remembered; the least recently seen are forgotten first. */
+export const MAX_UNKNOWN = 10_000;
+
 export function newConfigToken(): string {
   return randomBytes(24).toString("base64url");
 }
@@ -181,12 +184,18 @@ export class MachineStore {
 
   recordUnknown(mac: Mac, facts: Record<string, unknown>): void {
     const now = this.now().toISOString();
-    this.db
+    const info = this.db
       .prepare(
         `INSERT INTO unknown_machines (mac, first_seen, last_seen, count, last_facts) VALUES (?, ?, ?, 1, ?)
          ON CONFLICT (mac) DO UPDATE SET last_seen = excluded.last_seen, count = count + 1, last_facts = excluded.last_facts`,
       )
       .run(mac, now, now, JSON.stringify(facts));
+    // A flood of random MACs must not grow the database without bound.
+    if (info.changes > 0 && (this.db.prepare("SELECT count(*) AS n FROM unknown_machines").get() as { n: number }).n > MAX_UNKNOWN) {
+      this.db
+        .prepare("DELETE FROM unknown_machines WHERE mac IN (SELECT mac FROM unknown_machines ORDER BY last_seen DESC, mac LIMIT -1 OFFSET ?)")
+        .run(MAX_UNKNOWN);
+    }
   }
 
   listUnknown(): UnknownMachine[] {

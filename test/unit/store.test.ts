@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase, openMemoryDatabase } from "../../src/store/db.js";
-import { MachineStore } from "../../src/store/machines.js";
+import { MAX_UNKNOWN, MachineStore } from "../../src/store/machines.js";
+import { macFromBytes } from "../../src/boot/mac.js";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { mac, tempDir } from "../helpers/fixtures.js";
@@ -52,5 +53,16 @@ describe("MachineStore", () => {
     expect(statSync(join(dir, "talos-netboot.db")).mode & 0o777).toBe(0o600);
     const again = new MachineStore(openDatabase(dir));
     expect(again.get(A)).toMatchObject({ hostname: "a", source: "api" });
+  });
+
+  it("remembers at most MAX_UNKNOWN unknown MACs, forgetting the least recently seen", () => {
+    let t = 0;
+    const store = new MachineStore(openMemoryDatabase(), 200, () => new Date(1_700_000_000_000 + t++ * 1000));
+    const macOf = (i: number) => macFromBytes(Buffer.from([0x02, 0, (i >> 16) & 255, (i >> 8) & 255, i & 255, 0]));
+    for (let i = 0; i <= MAX_UNKNOWN; i++) store.recordUnknown(macOf(i), {});
+    const unknown = store.listUnknown();
+    expect(unknown).toHaveLength(MAX_UNKNOWN);
+    expect(unknown.some((u) => u.mac === macOf(0))).toBe(false);
+    expect(unknown[0]!.mac).toBe(macOf(MAX_UNKNOWN));
   });
 });
