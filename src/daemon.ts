@@ -57,6 +57,7 @@ export class Daemon {
   private tftp?: TftpServer;
   private readonly httpServers: ServerType[] = [];
   private stopped?: Promise<void>;
+  private running = false;
 
   private constructor(private readonly opts: DaemonOptions) {
     this.config = opts.config;
@@ -145,6 +146,7 @@ export class Daemon {
       });
       await this.dhcp.start();
     }
+    this.running = true;
     this.log.info(
       { address: cfg.server.address, interface: cfg.server.interface ?? null, stateDir: cfg.stateDir, config: cfg.source },
       "talos-netboot running",
@@ -224,7 +226,8 @@ export class Daemon {
         ),
       ]);
       this.db.close();
-      this.log.info("talos-netboot stopped");
+      // A start that failed half-way never ran: its caller reports why.
+      if (this.running) this.log.info("talos-netboot stopped");
     })();
     return this.stopped;
   }

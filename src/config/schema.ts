@@ -20,11 +20,14 @@ export const BOOTFILE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,126}$/;
 const bootfile = z.string().regex(BOOTFILE, { message: "expected a file name in bootloaders.dir, such as snponly.efi" });
 const mac = z.string().refine((s) => parseMac(s) !== null, { message: "expected a MAC address such as 52:54:00:12:34:56" });
 
+/** `machines:` with nothing under it is YAML null: an operator means "none", not an error. */
+const emptyIfNull = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
+
 export const LOCAL_BOOT_METHODS = ["exit", "sanboot", "http-404"] as const;
 
 export const profileSchema = z.strictObject({
   kernel: fileOrUrl,
-  initrd: z.array(fileOrUrl).default([]),
+  initrd: emptyIfNull(z.array(fileOrUrl).default([])),
   cmdline: z.string().default(""),
   /** Served as the machine's Talos config; its URL is appended as talos.config=. */
   config: absolutePath.optional(),
@@ -76,13 +79,13 @@ export const configSchema = z.strictObject({
     .default({ dir: "/usr/lib/ipxe", grubEfi: "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", arm64Efi: null }),
   api: z
     .strictObject({
-      tokens: z.array(z.string().min(16, { message: "API tokens must have at least 16 characters" })).default([]),
+      tokens: emptyIfNull(z.array(z.string().min(16, { message: "API tokens must have at least 16 characters" })).default([])),
       listen: listenSchema.optional(),
       tls: z.strictObject({ cert: absolutePath, key: absolutePath }).optional(),
     })
     .default({ tokens: [] }),
-  profiles: z.record(profileName, profileSchema).default({}),
-  machines: z.array(machineSchema).default([]),
+  profiles: emptyIfNull(z.record(profileName, profileSchema).default({})),
+  machines: emptyIfNull(z.array(machineSchema).default([])),
   /** `ignore` (record the MAC, send nothing) or the name of a profile every unknown machine boots. */
   unknownMachines: z.string().default("ignore"),
   timeline: z.strictObject({ maxEntries: z.number().int().min(10).max(10_000).default(200) }).default({ maxEntries: 200 }),

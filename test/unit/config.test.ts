@@ -125,4 +125,11 @@ extra: 1
     expect(Object.keys(cfg.profiles)).toEqual(["talos-1-14", "rescue"]);
     expect(cfg.machines).toHaveLength(2);
   });
+
+  it("reads empty lists written as bare keys (YAML null) as empty", () => {
+    const cfg = parseConfigText("server: { address: 10.0.0.1 }\nprofiles:\nmachines:\napi:\n  tokens:\n", "t", { interfaces: one, checkFiles: false });
+    expect(cfg.machines).toEqual([]);
+    expect(cfg.profiles).toEqual({});
+    expect(cfg.api.tokens).toEqual([]);
+  });
 });
