@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { ConfigError, EMBEDDED_DEFAULT, loadConfigFile, loadEmbeddedDefault, type Config } from "./config/load.js";
+import { ConfigError, EMBEDDED_DEFAULT, loadConfigFile, loadEmbeddedDefault, missingFiles, type Config } from "./config/load.js";
 import { Daemon } from "./daemon.js";
 import { createLogger } from "./log.js";
 import { PortBindError } from "./net/errors.js";
@@ -20,7 +20,10 @@ function loadOrExit(path: string | undefined, checkFiles = true): Config {
 async function serve(opts: { config?: string }): Promise<void> {
   const config = loadOrExit(opts.config);
   const log = createLogger(config.log.level, config.log.format === "auto" ? {} : { pretty: config.log.format === "pretty" });
-  if (!opts.config) log.info({ address: config.server.address }, `no --config: running on the ${EMBEDDED_DEFAULT}`);
+  if (!opts.config) {
+    log.info({ address: config.server.address, stateDir: config.stateDir }, `no --config: running on the ${EMBEDDED_DEFAULT}`);
+    for (const problem of missingFiles(config)) log.warn(`${problem} — machines booting that profile will get 404s until it exists`);
+  }
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({ config, configPath: opts.config, log });

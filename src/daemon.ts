@@ -14,6 +14,7 @@ import { DhcpServer } from "./dhcp/server.js";
 import { createHttpApp } from "./http/app.js";
 import { Metrics } from "./metrics.js";
 import { PortBindError } from "./net/errors.js";
+import { interfaceHolding } from "./net/interfaces.js";
 import { openDatabase, type Db } from "./store/db.js";
 import { MachineStore } from "./store/machines.js";
 import { TftpServer } from "./tftp/server.js";
@@ -134,23 +135,38 @@ export class Daemon {
       this.tftp = new TftpServer({ port: cfg.tftp.port, address: cfg.server.address, resolver: this.booter, log: this.log, metrics: this.metrics });
       await this.tftp.start();
     }
-    if (cfg.dhcp.enabled) {
-      this.dhcp = new DhcpServer({
+    if (cfg.dhcp.enabled) await this.startDhcp(cfg);
+    this.running = true;
+    this.log.info(
+      { address: cfg.server.address, interface: cfg.server.interface ?? null, stateDir: cfg.stateDir, config: cfg.source },
+      "talos-netboot running",
+    );
+  }
+
+  private async startDhcp(cfg: Config): Promise<void> {
+    const explicit = cfg.server.interface;
+    const implied = explicit ? undefined : interfaceHolding(cfg.server.address);
+    const make = (device: string | undefined) =>
+      new DhcpServer({
         address: cfg.server.address,
-        interface: cfg.server.interface,
+        interface: device,
         port: cfg.dhcp.port,
         pxePort: cfg.dhcp.pxePort,
         booter: this.booter,
         log: this.log.child({ component: "dhcp" }),
         metrics: this.metrics,
       });
+    this.dhcp = make(explicit ?? implied);
+    try {
+      await this.dhcp.start();
+      if (implied) this.log.info({ interface: implied }, "DHCP bound to the interface holding server.address (set server.interface to choose another)");
+    } catch (err) {
+      if (!implied || err instanceof PortBindError) throw err;
+      // Device binding is our own choice here, not the operator's: run unbound rather than not at all.
+      this.log.warn({ interface: implied, err: (err as Error).message }, "cannot bind DHCP to the interface holding server.address; answering on all interfaces");
+      this.dhcp = make(undefined);
       await this.dhcp.start();
     }
-    this.running = true;
-    this.log.info(
-      { address: cfg.server.address, interface: cfg.server.interface ?? null, stateDir: cfg.stateDir, config: cfg.source },
-      "talos-netboot running",
-    );
   }
 
   private listenHttp(

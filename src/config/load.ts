@@ -65,6 +65,14 @@ export function loadEmbeddedDefault(opts: LoadOptions = {}): Config {
     const base = process.env.XDG_STATE_HOME ?? join(homedir(), ".local", "state");
     raw.stateDir = join(base, "talos-netboot");
   }
+  const stateDir = (raw.stateDir as string | undefined) ?? "/var/lib/talos-netboot";
+  // The default profile's files live in the state dir, wherever that is.
+  const withStateDir = (v: unknown): unknown =>
+    typeof v === "string" ? v.replaceAll("${stateDir}", stateDir) : Array.isArray(v) ? v.map(withStateDir) : v;
+  for (const profile of Object.values((raw.profiles ?? {}) as Record<string, Record<string, unknown>>)) {
+    for (const key of ["kernel", "initrd", "config"]) if (key in profile) profile[key] = withStateDir(profile[key]);
+  }
+  // Files may be dropped in later: the daemon warns about missing ones (missingFiles) instead of refusing to start.
   return validate(raw, EMBEDDED_DEFAULT, { ...opts, checkFiles: opts.checkFiles ?? false });
 }
 
@@ -148,6 +156,13 @@ function resolveAddress(
     );
   }
   return "0.0.0.0";
+}
+
+/** Problems with files the config names (missing, not regular): the same list `check` reports. */
+export function missingFiles(cfg: ParsedConfig | Config): string[] {
+  const problems: string[] = [];
+  checkFiles(cfg as ParsedConfig, problems);
+  return problems;
 }
 
 function checkFiles(cfg: ParsedConfig, problems: string[]): void {

@@ -49,18 +49,22 @@ export interface DaemonProcess {
 }
 
 export interface SpawnOptions {
-  configPath: string;
+  /** Config file; absent: the daemon runs on its embedded default. */
+  configPath?: string;
   /** Network namespace to run in; the host's when absent. */
   netns?: string;
+  /** A command the daemon runs under (inside the namespace), e.g. `unshare --mount …`; it must exec its arguments. */
+  wrapper?: string[];
   /** Extra arguments after `serve --config FILE`. */
   args?: string[];
 }
 
 /** Starts the daemon without waiting for it to be ready (for tests that expect it to fail). */
 export function spawnDaemon(opts: SpawnOptions): DaemonProcess {
-  const nodeArgs = [CLI, "serve", "--config", opts.configPath, ...(opts.args ?? [])];
-  const [cmd, args] = opts.netns ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
-  const child = spawn(cmd as string, args as string[], { stdio: ["ignore", "pipe", "pipe"] });
+  const nodeArgs = [CLI, "serve", ...(opts.configPath ? ["--config", opts.configPath] : []), ...(opts.args ?? [])];
+  const inner = [...(opts.wrapper ?? []), process.execPath, ...nodeArgs];
+  const [cmd, ...args] = opts.netns ? ["ip", "netns", "exec", opts.netns, ...inner] : inner;
+  const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error(`could not spawn ${cmd}`);
   const logs: LogLine[] = [];
   const stderr: string[] = [];

@@ -12,7 +12,6 @@
  * Replies are checked field by field against DESIGN §3. The addresses exist
  * only inside these namespaces; nothing leaves them.
  */
-import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,8 +19,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageType, Opt, decodeDhcp, msgType, vendorSubOptions, type DhcpPacket } from "../../src/dhcp/codec.js";
 import { CLI, assertFreshBuild, killNow, spawnDaemon, startDaemon, type DaemonProcess, type Exit } from "../helpers/daemon-process.js";
-import { readCaptureListing, readPcap, type UdpDatagram } from "../helpers/pcap.js";
-import { haveReference, referenceDir, repoRoot } from "../helpers/reference.js";
+import { haveReference, repoRoot } from "../helpers/reference.js";
+import { captured, deleteNamespaces, ip, ipBytes, probe as probeFrom, rewrite, run, runIn, waitUntil, type ProbeOptions, type Ran, type Reply } from "../helpers/netns.js";
 import { requireRoot, requireTool, unmet } from "../helpers/tools.js";
 
 const IPXE_DIR = "/usr/lib/ipxe";
@@ -32,7 +31,6 @@ const ready =
   haveReference("pcap") &&
   (existsSync(join(IPXE_DIR, "ipxe.efi")) || unmet(`${IPXE_DIR}/ipxe.efi not found — apt-get install ipxe`));
 
-const PROBE = join(repoRoot(), "dist", "test", "helpers", "dhcp-probe.js");
 
 const TAG = `tnbd-${process.pid}`;
 const NS = { srv: `${TAG}-srv`, cli: `${TAG}-cli` };
@@ -56,36 +54,19 @@ const M4 = "52:54:00:77:00:40";
 /** Registered over the API before a restart. */
 const M5 = "52:54:00:77:00:50";
 const dashed = (mac: string) => mac.replaceAll(":", "-");
-const macBytes = (mac: string) => Buffer.from(mac.split(":").map((h) => Number.parseInt(h, 16)));
-const ipBytes = (ip: string) => Buffer.from(ip.split(".").map(Number));
 
 const TOKEN = randomBytes(16).toString("hex");
 const TOKEN2 = randomBytes(16).toString("hex");
 
 // ---- namespaces -------------------------------------------------------------
 
-function ip(...args: string[]): string {
-  return execFileSync("ip", args, { encoding: "utf8", timeout: 10_000 });
-}
+/** Runs a command in the client namespace; never throws on a non-zero exit. */
+const inClient = (cmd: string, args: string[], timeoutMs?: number): Promise<Ran> => runIn(NS.cli, cmd, args, timeoutMs);
+/** Sends packets with dhcp-probe from the client namespace. */
+const probe = (packets: Buffer[], opts?: ProbeOptions): Promise<Reply[]> => probeFrom(NS.cli, packets, opts);
 
-function deleteNamespaces(): void {
-  for (const name of Object.values(NS)) {
-    try {
-      execFileSync("ip", ["netns", "del", name], { stdio: "ignore", timeout: 10_000 });
-    } catch {
-      // never created, or already gone
-    }
-  }
-}
-
-async function waitUntil<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms: number, detail: () => string = () => ""): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function deleteNs(): void {
+  deleteNamespaces(Object.values(NS));
 }
 
 async function setUpNetwork(): Promise<void> {
@@ -113,22 +94,6 @@ async function setUpNetwork(): Promise<void> {
 }
 
 // ---- commands in the client namespace ------------------------------------------
-
-interface Ran {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Runs a command in the client namespace; never throws on a non-zero exit. */
-function inClient(cmd: string, args: string[], timeoutMs = 20_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile("ip", ["netns", "exec", NS.cli, cmd, ...args], { encoding: "buffer", timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout, stderr: stderr.toString() });
-    });
-  });
-}
 
 let work = "";
 let curlSeq = 0;
@@ -177,81 +142,6 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
 }
 
 // ---- DHCP ---------------------------------------------------------------------
-
-interface Reply {
-  address: string;
-  port: number;
-  raw: Buffer;
-  packet: DhcpPacket;
-}
-
-/** Sends packets with dhcp-probe from the client namespace; returns every reply within the timeout. */
-async function probe(packets: Buffer[], opts: { bind?: string; port?: number; to?: string; expect?: number; timeoutMs?: number } = {}): Promise<Reply[]> {
-  const args = [PROBE];
-  for (const p of packets) args.push("--packet", p.toString("hex"));
-  args.push("--bind", opts.bind ?? "0.0.0.0", "--port", String(opts.port ?? 68), "--to", opts.to ?? "255.255.255.255:67");
-  args.push("--timeout", String(opts.timeoutMs ?? 3_000));
-  if (opts.expect !== undefined) args.push("--expect", String(opts.expect));
-  const r = await inClient(process.execPath, args, 15_000);
-  if (r.code !== 0) throw new Error(`dhcp-probe failed (exit ${r.code}): ${r.stderr}`);
-  const out = JSON.parse(r.stdout.toString()) as { replies: { address: string; port: number; hex: string }[] };
-  return out.replies.map((x) => {
-    const raw = Buffer.from(x.hex, "hex");
-    return { address: x.address, port: x.port, raw, packet: decodeDhcp(raw) };
-  });
-}
-
-/** The first BOOTREQUEST in a capture that matches, as the firmware sent it. */
-function captured(file: string, pred: (d: UdpDatagram, type: string) => boolean): Buffer {
-  const dir = referenceDir("pcap");
-  const datagrams = readPcap(join(dir, file)).filter((d) => [67, 68, 4011].includes(d.dstPort));
-  const listing = readCaptureListing(join(dir, file.replace(/\.pcap$/, ".txt")));
-  const i = datagrams.findIndex((d, k) => listing[k]!.op === "BOOTREQUEST" && pred(d, listing[k]!.type));
-  if (i < 0) throw new Error(`no matching request in ${file}`);
-  return Buffer.from(datagrams[i]!.payload);
-}
-
-/** Raw options of a request (independent of the codec under test), in wire order. */
-function rawOptions(packet: Buffer): Array<[number, Buffer]> {
-  const out: Array<[number, Buffer]> = [];
-  let i = 240;
-  while (i < packet.length) {
-    const code = packet[i]!;
-    if (code === 0) {
-      i++;
-      continue;
-    }
-    if (code === 255) break;
-    const len = packet[i + 1]!;
-    out.push([code, Buffer.from(packet.subarray(i + 2, i + 2 + len))]);
-    i += 2 + len;
-  }
-  return out;
-}
-
-/**
- * A captured request made to come from another machine or path: chaddr (and
- * option 61, when it is a type-1 client id) set to `mac`, options dropped,
- * header fields changed. Bytes are edited directly, not re-encoded.
- */
-function rewrite(packet: Buffer, edit: { mac?: string; drop?: number[]; giaddr?: string; ciaddr?: string; hops?: number }): Buffer {
-  const header = Buffer.from(packet.subarray(0, 240));
-  if (edit.mac) {
-    header.fill(0, 28, 44);
-    macBytes(edit.mac).copy(header, 28);
-  }
-  if (edit.ciaddr) ipBytes(edit.ciaddr).copy(header, 12);
-  if (edit.giaddr) ipBytes(edit.giaddr).copy(header, 24);
-  if (edit.hops !== undefined) header[3] = edit.hops;
-  const opts: Buffer[] = [];
-  for (const [code, value] of rawOptions(packet)) {
-    if (edit.drop?.includes(code)) continue;
-    const v = code === Opt.CLIENT_ID && edit.mac && value.length === 7 && value[0] === 1 ? Buffer.concat([Buffer.from([1]), macBytes(edit.mac)]) : value;
-    opts.push(Buffer.from([code, v.length]), v);
-  }
-  const body = Buffer.concat([header, ...opts, Buffer.from([255])]);
-  return body.length >= packet.length ? body : Buffer.concat([body, Buffer.alloc(packet.length - body.length)]);
-}
 
 let daemon: DaemonProcess;
 const log = (what: string) => `${what}\n${daemon.tail()}`;
@@ -348,14 +238,7 @@ async function exitWithin(d: DaemonProcess, ms: number): Promise<Exit> {
   }
 }
 
-function runCli(args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { encoding: "buffer", timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr: stderr.toString() });
-    });
-  });
-}
+const runCli = (args: string[]): Promise<Ran> => run(process.execPath, [CLI, ...args]);
 
 describe.skipIf(!ready)("the daemon process in a network namespace", () => {
   const others: DaemonProcess[] = [];
@@ -366,7 +249,7 @@ describe.skipIf(!ready)("the daemon process in a network namespace", () => {
   const cleanupOnExit = () => {
     killNow(daemon);
     for (const d of others) killNow(d);
-    deleteNamespaces();
+    deleteNs();
   };
 
   beforeAll(async () => {
@@ -387,14 +270,14 @@ describe.skipIf(!ready)("the daemon process in a network namespace", () => {
     writeFileSync(configPath, configYaml());
 
     process.once("exit", cleanupOnExit);
-    deleteNamespaces();
+    deleteNs();
     await setUpNetwork();
     daemon = await startDaemon({ configPath, netns: NS.srv });
   });
 
   afterAll(async () => {
     await Promise.allSettled([daemon?.stop(5_000), ...others.map((d) => d.stop(5_000))]);
-    deleteNamespaces();
+    deleteNs();
     process.off("exit", cleanupOnExit);
     if (work) rmSync(work, { recursive: true, force: true });
   });

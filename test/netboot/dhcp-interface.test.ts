@@ -11,23 +11,20 @@
  * shows B's side works and that both coexist on port 67. Requests are the
  * firmware's own packets from the reference captures.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageType, Opt, decodeDhcp, msgType, type DhcpPacket } from "../../src/dhcp/codec.js";
-import { readCaptureListing, readPcap, type UdpDatagram } from "../helpers/pcap.js";
-import { haveReference, referenceDir, repoRoot } from "../helpers/reference.js";
+import { captured, deleteNamespaces as deleteNs, ip, PROBE, probe as probeFrom, waitUntil, type ProbeOptions, type Reply } from "../helpers/netns.js";
+import { haveReference, repoRoot } from "../helpers/reference.js";
 import { requireRoot, requireTool } from "../helpers/tools.js";
 
-const run = promisify(execFile);
 const ready = requireRoot() && requireTool("ip", "iproute2") && haveReference("pcap");
 
 const ROOT = repoRoot();
 const FIXTURE = join(ROOT, "dist", "test", "helpers", "dhcp-server-fixture.js");
-const PROBE = join(ROOT, "dist", "test", "helpers", "dhcp-probe.js");
 const ADDON = join(ROOT, "build", "Release", "netboot_net.node");
 
 const TAG = `tnb-${process.pid}`;
@@ -45,27 +42,9 @@ const SIDE: Record<"a" | "b", Side> = {
   b: { ns: NS.b, serverIf: "vB", clientIf: "cB", server: "198.51.100.1", client: "198.51.100.2" },
 };
 
-function ip(...args: string[]): string {
-  return execFileSync("ip", args, { encoding: "utf8", timeout: 10_000 });
-}
-
-function deleteNamespaces(): void {
-  for (const name of Object.values(NS)) {
-    try {
-      execFileSync("ip", ["netns", "del", name], { stdio: "ignore", timeout: 10_000 });
-    } catch {
-      // never created, or already gone
-    }
-  }
-}
-
-async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const deleteNamespaces = () => deleteNs(Object.values(NS));
+/** Sends packets from a client namespace (short default wait: every answer here is local). */
+const probe = (side: Side, packets: Buffer[], opts: ProbeOptions = {}): Promise<Reply[]> => probeFrom(side.ns, packets, { timeoutMs: 1_500, ...opts });
 
 async function setUpNetwork(): Promise<void> {
   for (const name of Object.values(NS)) ip("netns", "add", name);
@@ -85,7 +64,7 @@ async function setUpNetwork(): Promise<void> {
   // would send every broadcast reply, A's too, out through vB.
   ip("-n", NS.srv, "route", "add", "default", "dev", SIDE.b.serverIf);
   for (const side of Object.values(SIDE)) {
-    await waitFor(`${side.serverIf} carrier`, () => /LOWER_UP/.test(ip("-n", NS.srv, "link", "show", side.serverIf)));
+    await waitUntil(`${side.serverIf} carrier`, () => (/LOWER_UP/.test(ip("-n", NS.srv, "link", "show", side.serverIf)) ? true : undefined), 5_000);
   }
 }
 
@@ -125,38 +104,6 @@ async function stopFixture(f: Fixture | undefined): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
   await exited;
   clearTimeout(timer);
-}
-
-interface Reply {
-  address: string;
-  port: number;
-  packet: DhcpPacket;
-}
-
-/** Sends packets from a client namespace and returns what came back within the timeout. */
-async function probe(
-  side: Side,
-  packets: Buffer[],
-  opts: { bind?: string; port?: number; to?: string; expect?: number; timeoutMs?: number } = {},
-): Promise<Reply[]> {
-  const args = ["netns", "exec", side.ns, process.execPath, PROBE];
-  for (const p of packets) args.push("--packet", p.toString("hex"));
-  args.push("--bind", opts.bind ?? "0.0.0.0", "--port", String(opts.port ?? 68), "--to", opts.to ?? "255.255.255.255:67");
-  args.push("--timeout", String(opts.timeoutMs ?? 1_500));
-  if (opts.expect !== undefined) args.push("--expect", String(opts.expect));
-  const { stdout } = await run("ip", args, { timeout: 15_000 });
-  const out = JSON.parse(stdout) as { replies: { address: string; port: number; hex: string }[] };
-  return out.replies.map((r) => ({ address: r.address, port: r.port, packet: decodeDhcp(Buffer.from(r.hex, "hex")) }));
-}
-
-/** The first BOOTREQUEST in a capture that matches, as the firmware sent it. */
-function captured(file: string, pred: (d: UdpDatagram, type: string) => boolean): Buffer {
-  const dir = referenceDir("pcap");
-  const datagrams = readPcap(join(dir, file)).filter((d) => [67, 68, 4011].includes(d.dstPort));
-  const listing = readCaptureListing(join(dir, file.replace(/\.pcap$/, ".txt")));
-  const i = datagrams.findIndex((d, k) => listing[k]!.op === "BOOTREQUEST" && pred(d, listing[k]!.type));
-  if (i < 0) throw new Error(`no matching request in ${file}`);
-  return Buffer.from(datagrams[i]!.payload);
 }
 
 function assertBuilt(): void {

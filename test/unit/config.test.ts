@@ -116,7 +116,14 @@ extra: 1
     expect(cfg.server.address).toBe("192.168.77.1");
     expect(cfg.stateDir).toMatch(/talos-netboot$/);
     expect(cfg.stateDir).not.toBe("/var/lib/talos-netboot");
-    expect(loadEmbeddedDefault({ interfaces: one, uid: 0 }).stateDir).toBe("/var/lib/talos-netboot");
+    expect(cfg.profiles.default!.kernel).toBe(join(cfg.stateDir, "boot", "vmlinuz"));
+    const root = loadEmbeddedDefault({ interfaces: one, uid: 0 });
+    expect(root.stateDir).toBe("/var/lib/talos-netboot");
+    expect(root.profiles.default).toMatchObject({
+      kernel: "/var/lib/talos-netboot/boot/vmlinuz",
+      initrd: ["/var/lib/talos-netboot/boot/initramfs.xz"],
+      config: "/var/lib/talos-netboot/boot/config.yaml",
+    });
   });
 
   it("documents every key in config/example.yaml, which validates", () => {
