@@ -476,7 +476,13 @@ describe.skipIf(!ready)("the daemon process in a network namespace", () => {
   });
 
   describe("process behaviour", () => {
-    it("SIGHUP re-reads the config file: changed hostname, added machine, added token", async () => {
+    it("SIGHUP re-reads the config file: changed hostname, added machine, added token — without cutting transfers", async () => {
+      // Slow downloads in flight across the reload: HTTP (initrd) and TFTP (ipxe.efi).
+      const httpOut = join(work, "slow-initrd");
+      const tftpOut = join(work, "slow-ipxe.efi");
+      const slowHttp = inClient("curl", ["-sS", "--max-time", "60", "--limit-rate", "64K", "-o", httpOut, `${BASE}/boot/${dashed(M2)}/initrd-0`], 70_000);
+      const slowTftp = inClient("curl", ["-sS", "--max-time", "60", "--limit-rate", "256K", "-o", tftpOut, `tftp://${SERVER}/ipxe.efi`], 70_000);
+      await waitUntil("both downloads under way", () => (existsSync(httpOut) && existsSync(tftpOut) ? true : undefined), 10_000);
       writeFileSync(
         configPath,
         configYaml({
@@ -499,6 +505,12 @@ describe.skipIf(!ready)("the daemon process in a network namespace", () => {
       const s = await http("GET", `${BASE}/boot/${dashed(M4)}/boot.ipxe`);
       expect(s.status, log(s.text)).toBe(200);
       expect(s.text).toContain("node-4");
+
+      const [h, t] = await Promise.all([slowHttp, slowTftp]);
+      expect(h.code, `HTTP download across SIGHUP: ${h.stderr}`).toBe(0);
+      expect(t.code, `TFTP download across SIGHUP: ${t.stderr}`).toBe(0);
+      expect(readFileSync(httpOut).equals(readFileSync(files.initrd)), "initrd bytes after SIGHUP").toBe(true);
+      expect(readFileSync(tftpOut).equals(readFileSync(realpathSync(`${IPXE_DIR}/ipxe.efi`))), "ipxe.efi bytes after SIGHUP").toBe(true);
     });
 
     it("SIGHUP with an invalid file logs the problems and keeps serving the previous config", async () => {
