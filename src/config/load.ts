@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir, networkInterfaces } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { parseMac, type Mac } from "../boot/mac.js";
+import { packageRoot } from "../package-root.js";
 import { configSchema, type MachineConfig, type ParsedConfig, type ProfileConfig } from "./schema.js";
 
 /** A validated configuration with `server.address` resolved. */
@@ -24,15 +24,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** The repository / package root (holds package.json), from src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    dir = dirname(dir);
-  }
-  throw new Error("cannot find the talos-netboot package root");
-}
+export { packageRoot };
 
 export const EMBEDDED_DEFAULT = "embedded default";
 

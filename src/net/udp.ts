@@ -5,10 +5,10 @@
  * dgram is used and the addon is not needed at all.
  */
 import dgram from "node:dgram";
-import { closeSync, existsSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../package-root.js";
 import { PortBindError } from "./errors.js";
 
 export interface UdpOptions {
@@ -34,17 +34,6 @@ interface NativeNet {
 }
 
 const ADDON_PATH = join("build", "Release", "netboot_net.node");
-
-/** The directory holding package.json above `fromUrl`: sources run from src/ under vitest and from dist/src/ when built. */
-export function packageRoot(fromUrl: string = import.meta.url): string {
-  let dir = dirname(fileURLToPath(fromUrl));
-  for (;;) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(fromUrl)}`);
-    dir = parent;
-  }
-}
 
 let cached: NativeNet | Error | undefined;
 
