@@ -174,7 +174,7 @@ describe("boot path over HTTP", () => {
     // Body-complete callbacks land as the response ends: poll briefly (bounded).
     expect(tl.map((e) => e.step)).toEqual(expect.arrayContaining(["script", "config"]));
     let steps: string[] = [];
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 250; i++) {
       const t = ((await (await api(`/machines/${MD}`)).json()) as { timeline: Array<{ step: string; details: Record<string, unknown> }> }).timeline;
       steps = t.map((e) => e.step);
       if (steps.includes("kernel") && steps.includes("initrd")) {

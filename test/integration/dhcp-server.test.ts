@@ -76,32 +76,34 @@ describe("DhcpServer on loopback (4011 path)", () => {
     return { server, metrics, seen, port: server.addresses().pxe.port };
   }
 
-  /** Sends each packet and collects replies until `quietMs` pass without one. */
-  async function exchange(port: number, packets: Buffer[], quietMs = 300): Promise<{ packet: DhcpPacket; to: number }[]> {
+  /**
+   * Sends each packet and collects replies: waits (bounded) for `replies` of
+   * them, then a short grace for any extra that should not be there.
+   */
+  async function exchange(port: number, packets: Buffer[], replies = 0): Promise<{ packet: DhcpPacket; to: number }[]> {
     const client = dgram.createSocket("udp4");
     clients.push(client);
     await new Promise<void>((r) => client.bind(0, LOOPBACK, () => r()));
-    const replies: { packet: DhcpPacket; to: number }[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<void>((resolve) => {
-      const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(resolve, quietMs);
-      };
-      client.on("message", (msg) => {
-        replies.push({ packet: decodeDhcp(msg), to: client.address().port });
-        arm();
-      });
-      arm();
-    });
+    const got: { packet: DhcpPacket; to: number }[] = [];
+    client.on("message", (msg) => got.push({ packet: decodeDhcp(msg), to: client.address().port }));
     for (const p of packets) client.send(p, port, LOOPBACK);
-    await done;
-    return replies;
+    await eventually(() => got.length >= replies, `${replies} replies`);
+    await new Promise((r) => setTimeout(r, 200));
+    return got;
+  }
+
+  /** Polls until `ok()` (bounded): the server handles packets asynchronously. */
+  async function eventually(ok: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   it("ACKs a PXE REQUEST to the sender and counts it", async () => {
     const { metrics, seen, port } = await start(ipxeEfi);
-    const replies = await exchange(port, [request(MessageType.REQUEST)]);
+    const replies = await exchange(port, [request(MessageType.REQUEST)], 1);
     expect(replies).toHaveLength(1);
     const reply = replies[0]!.packet;
     expect(msgType(reply)).toBe(MessageType.ACK);
@@ -123,7 +125,8 @@ describe("DhcpServer on loopback (4011 path)", () => {
       request(MessageType.REQUEST, "MSFT 5.0"),
       request(MessageType.DISCOVER),
       request(MessageType.REQUEST),
-    ]);
+    ], 1);
+    await eventually(async () => (await counter(metrics.dhcpPackets, { port: String(port), kind: "request" })) >= 2, "every packet handled");
     expect(replies.map((r) => msgType(r.packet))).toEqual([MessageType.ACK]);
     expect(seen).toHaveLength(1);
     expect(await counter(metrics.malformedPackets, { protocol: "dhcp" })).toBe(2);
@@ -134,7 +137,9 @@ describe("DhcpServer on loopback (4011 path)", () => {
 
   it("sends nothing when the booter says ignore, and counts its reason", async () => {
     const { metrics, port } = await start(() => ({ kind: "ignore", reason: "unknown-machine", detail: "not registered" }));
-    expect(await exchange(port, [request(MessageType.REQUEST)])).toEqual([]);
+    const replies = await exchange(port, [request(MessageType.REQUEST)]);
+    await eventually(async () => (await counter(metrics.dhcpIgnored, { reason: "unknown-machine" })) >= 1, "the ignore counted");
+    expect(replies).toEqual([]);
     expect(await counter(metrics.dhcpIgnored, { reason: "unknown-machine" })).toBe(1);
   });
 
@@ -144,7 +149,8 @@ describe("DhcpServer on loopback (4011 path)", () => {
       if (++calls === 1) throw new Error("boom");
       return ipxeEfi(f);
     });
-    const replies = await exchange(port, [request(MessageType.REQUEST), request(MessageType.REQUEST)]);
+    const replies = await exchange(port, [request(MessageType.REQUEST), request(MessageType.REQUEST)], 1);
+    await eventually(() => calls >= 2, "both packets handled");
     expect(replies).toHaveLength(1);
     expect(await counter(metrics.errors, { component: "dhcp" })).toBe(1);
   });

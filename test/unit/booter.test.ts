@@ -106,7 +106,7 @@ describe("Booter", () => {
     });
     store.upsert({ mac: M, profile: "rescue", hostname: null, bootfile: null, source: "api" });
     booter.completed({ name: "ipxe.efi", client: { address: "192.168.77.50", port: 2000 }, bytes: 1234, blksize: 1468, windowsize: 4 });
-    for (let i = 0; i < 50 && store.timeline(M).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 500 && store.timeline(M).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(asked).toBe("192.168.77.50");
     expect(store.timeline(M)[0]).toMatchObject({ step: "tftp", details: { file: "ipxe.efi", bytes: 1234, blksize: 1468 } });
   });
