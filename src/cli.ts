@@ -4,6 +4,7 @@ import { ConfigError, EMBEDDED_DEFAULT, loadConfigFile, loadEmbeddedDefault, mis
 import { Daemon } from "./daemon.js";
 import { createLogger } from "./log.js";
 import { PortBindError } from "./net/errors.js";
+import { registerSecretsCommands } from "./talos/cli-secrets.js";
 
 function loadOrExit(path: string | undefined, checkFiles = true): Config {
   try {
@@ -69,5 +70,7 @@ program
   .description("validate a config file and exit: 0, or 1 listing every problem")
   .requiredOption("-c, --config <file>", "YAML config file")
   .action(check);
+
+registerSecretsCommands(program);
 
 await program.parseAsync(process.argv);
