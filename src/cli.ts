@@ -4,7 +4,10 @@ import { ConfigError, EMBEDDED_DEFAULT, loadConfigFile, loadEmbeddedDefault, mis
 import { Daemon } from "./daemon.js";
 import { createLogger } from "./log.js";
 import { PortBindError } from "./net/errors.js";
+import { registerConfigCommands } from "./talos/cli-config.js";
+import { genCommand } from "./talos/cli-gen.js";
 import { registerSecretsCommands } from "./talos/cli-secrets.js";
+import { registerValidateCommand } from "./talos/cli-validate.js";
 
 function loadOrExit(path: string | undefined, checkFiles = true): Config {
   try {
@@ -72,5 +75,7 @@ program
   .action(check);
 
 registerSecretsCommands(program);
+registerConfigCommands(program, genCommand(program));
+registerValidateCommand(program);
 
 await program.parseAsync(process.argv);

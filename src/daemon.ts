@@ -17,6 +17,8 @@ import { PortBindError } from "./net/errors.js";
 import { interfaceHolding } from "./net/interfaces.js";
 import { openDatabase, type Db } from "./store/db.js";
 import { MachineStore } from "./store/machines.js";
+import { TalosStore } from "./store/talos.js";
+import { talosRoutes } from "./http/talos-routes.js";
 import { TftpServer } from "./tftp/server.js";
 
 /** An HTTP connection with no traffic for this long is closed. */
@@ -48,6 +50,7 @@ export class Daemon {
   readonly metrics = new Metrics();
   readonly store: MachineStore;
   readonly booter: Booter;
+  readonly talos: TalosStore;
   private readonly db: Db;
   private readonly log: Logger;
   private config: Config;
@@ -68,7 +71,8 @@ export class Daemon {
     this.store = new MachineStore(this.db, this.config.timeline.maxEntries);
     this.tokens = this.resolveTokens(this.config);
     this.settings = this.buildSettings(this.config);
-    this.booter = new Booter(this.settings, this.store, this.log.child({ component: "boot" }));
+    this.talos = new TalosStore(this.db);
+    this.booter = new Booter(this.settings, this.store, this.log.child({ component: "boot" }), undefined, (mac) => this.talos.nodeByMac(mac)?.configYaml);
     this.syncMachines(this.config);
   }
 
@@ -116,7 +120,12 @@ export class Daemon {
       templates: () => this.settings.templates,
       log: this.log.child({ component: "http" }),
     };
-    const apiDeps = { store: this.store, tokens: () => this.tokens, profiles: () => Object.keys(this.settings.profiles) };
+    const apiDeps = {
+      store: this.store,
+      tokens: () => this.tokens,
+      profiles: () => Object.keys(this.settings.profiles),
+      extensions: [["/talos", talosRoutes({ talos: this.talos, machines: this.store, log: this.log.child({ component: "talos-api" }) })]] as const,
+    };
     const ownApiListener = cfg.api.listen !== undefined;
 
     if (cfg.http.enabled) {

@@ -28,7 +28,13 @@ export interface MachineBoot {
   plan: BootPlan;
 }
 
-export type ConfigFetch = { ok: true; path: string; firstFetch: boolean } | { ok: false; reason: string };
+/** A machine config to serve: a file (the profile's) or text (generated for this machine). */
+export type ConfigFetch =
+  | { ok: true; source: { path: string } | { text: string }; firstFetch: boolean }
+  | { ok: false; reason: string };
+
+/** Looks up a config generated for a MAC (Talos config API); it wins over the profile's file. */
+export type GeneratedConfigLookup = (mac: Mac) => string | undefined;
 
 /**
  * The boot policy behind every server: looks machines up, asks the pure
@@ -41,6 +47,7 @@ export class Booter implements DhcpBooter, TftpResolver {
     private readonly store: MachineStore,
     private readonly log: Logger,
     private readonly neighbour: (ip: string) => Promise<Mac | undefined> = lookupNeighbour,
+    private readonly generatedConfig: GeneratedConfigLookup = () => undefined,
   ) {}
 
   update(settings: BootSettings): void {
@@ -101,7 +108,8 @@ export class Booter implements DhcpBooter, TftpResolver {
       this.log.warn({ mac, profile: machine.profile }, "machine names a profile that does not exist");
       return undefined;
     }
-    return { machine, profile, plan: planBoot(machine, profile, this.settings.urls) };
+    const hasConfig = profile.config !== undefined || this.generatedConfig(mac) !== undefined;
+    return { machine, profile, plan: planBoot(machine, profile, this.settings.urls, hasConfig) };
   }
 
   /** iPXE script; null body means "answer 404" (local boot by http-404, or no such machine). */
@@ -169,12 +177,13 @@ export class Booter implements DhcpBooter, TftpResolver {
       return { ok: false, reason: "wrong token" };
     }
     const profile = this.settings.profiles[machine.profile];
-    if (!profile?.config) return { ok: false, reason: `profile '${machine.profile}' has no config` };
+    const generated = this.generatedConfig(mac);
+    if (generated === undefined && !profile?.config) return { ok: false, reason: `profile '${machine.profile}' has no config and none was generated for this machine` };
     const firstFetch = !this.store.timeline(mac).some((e) => e.step === "config");
-    this.store.record(mac, "config", { checkIn: firstFetch });
+    this.store.record(mac, "config", { checkIn: firstFetch, ...(generated !== undefined ? { generated: true } : {}) });
     this.log.info({ mac, checkIn: firstFetch }, firstFetch ? "machine checked in (config fetched)" : "config fetched again");
-    if (profile.once && machine.next === "profile") this.markInstalled(machine);
-    return { ok: true, path: profile.config, firstFetch };
+    if (profile?.once && machine.next === "profile") this.markInstalled(machine);
+    return { ok: true, source: generated !== undefined ? { text: generated } : { path: profile!.config! }, firstFetch };
   }
 
   private markInstalled(machine: Machine): void {

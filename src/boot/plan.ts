@@ -26,12 +26,16 @@ export interface PlanInput {
   configToken: string;
 }
 
-/** Pure: the machine record, its profile and the URL scheme → the plan. */
-export function planBoot(machine: PlanInput, profile: ProfileConfig, urls: BootUrls): BootPlan {
+/**
+ * Pure: the machine record, its profile and the URL scheme → the plan.
+ * `hasConfig`: the machine has a config to fetch (its profile's file, or one
+ * generated for it).
+ */
+export function planBoot(machine: PlanInput, profile: ProfileConfig, urls: BootUrls, hasConfig = profile.config !== undefined): BootPlan {
   const hostname = machine.hostname ?? machine.mac.replaceAll(":", "");
   if (machine.next === "local") return { mode: "local", mac: machine.mac, hostname, profile: machine.profile, method: profile.localBoot };
   const args = profile.cmdline.trim() ? [profile.cmdline.trim()] : [];
-  if (profile.config) args.push(`talos.config=${urls.config(machine.mac, machine.configToken)}`);
+  if (hasConfig) args.push(`talos.config=${urls.config(machine.mac, machine.configToken)}`);
   return {
     mode: "install",
     mac: machine.mac,

@@ -81,7 +81,8 @@ export function bootRoutes(deps: BootRouteDeps): Hono {
       return c.text("not found\n", 404);
     }
     c.header("Cache-Control", "no-store");
-    return sendFile(c, result.path, { contentType: "application/yaml" });
+    if ("text" in result.source) return sendBytes(c, result.source.text, { contentType: "application/yaml" });
+    return sendFile(c, result.source.path, { contentType: "application/yaml" });
   });
 
   app.get("/bootloaders/:name", (c) => {

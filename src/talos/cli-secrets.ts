@@ -16,6 +16,8 @@ import { writeSecretsYaml } from "./secrets-yaml.js";
  * rename, so the old mode never carries over and a reader never sees half.
  */
 export async function writeSecretFile(path: string, data: string, force: boolean): Promise<void> {
+  // Like talosctl: the output directory is created when missing (owner-only).
+  await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   if (!force) {
     let handle;
     try {

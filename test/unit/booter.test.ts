@@ -44,7 +44,7 @@ describe("Booter", () => {
     const m = store.upsert({ mac: M, profile: "rescue", hostname: null, bootfile: null, source: "api" });
     expect(booter.config(M, "not-the-token")).toEqual({ ok: false, reason: "wrong token" });
     expect(booter.config(M, m.configToken.slice(0, -1))).toMatchObject({ ok: false });
-    expect(booter.config(M, m.configToken)).toEqual({ ok: true, path: "/srv/node.yaml", firstFetch: true });
+    expect(booter.config(M, m.configToken)).toEqual({ ok: true, source: { path: "/srv/node.yaml" }, firstFetch: true });
     expect(booter.config(M, m.configToken)).toMatchObject({ ok: true, firstFetch: false });
     expect(store.timeline(M).map((e) => e.step)).toEqual(["config-denied", "config-denied", "config", "config"]);
   });
