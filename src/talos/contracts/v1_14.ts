@@ -1,4 +1,5 @@
 import type { Contract } from "./types.js";
+import { talos1_13 } from "./v1_13.js";
 
 /**
  * Talos 1.14: Kubernetes settings split into ~20 Kube*Config documents, `machine.install` becomes
@@ -7,23 +8,16 @@ import type { Contract } from "./types.js";
  * floor every 1.14.x accepts).
  */
 export const talos1_14: Contract = {
+  ...talos1_13,
   version: "1.14",
-  major: 1,
   minor: 14,
   newestPatch: "1.14.7",
   defaultKubernetesVersion: "1.37.0",
   kubernetes: { oldestMinor: "1.32", newestMinor: "1.37" },
   installer: { default: "factory", factoryPath: "metal-installer" },
   layout: {
-    legacyFeatureFlags: false,
-    apiServerSANsIncludeEndpoint: false,
-    disablePodSecurityPolicy: false,
+    ...talos1_13.layout,
     grubUseUKICmdline: false,
-    emptyMachineNetwork: false,
-    hostname: "HostnameConfig",
-    network: "documents",
-    registryMirrors: "RegistryMirrorConfig",
-    diskEncryption: "VolumeConfig",
     installExtraKernelArgs: "schematic",
     install: "UnattendedInstallConfig",
     kubernetes: "documents",
