@@ -4,6 +4,7 @@ import { ConfigError, EMBEDDED_DEFAULT, loadConfigFile, loadEmbeddedDefault, mis
 import { Daemon } from "./daemon.js";
 import { createLogger } from "./log.js";
 import { PortBindError } from "./net/errors.js";
+import { registerAssetCommands } from "./assets/cli.js";
 import { registerConfigCommands } from "./talos/cli-config.js";
 import { genCommand } from "./talos/cli-gen.js";
 import { registerSecretsCommands } from "./talos/cli-secrets.js";
@@ -77,5 +78,6 @@ program
 registerSecretsCommands(program);
 registerConfigCommands(program, genCommand(program));
 registerValidateCommand(program);
+registerAssetCommands(program);
 
 await program.parseAsync(process.argv);

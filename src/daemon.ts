@@ -4,6 +4,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { assetSettingsFrom } from "./assets/config.js";
+import { Operations } from "./assets/operations.js";
+import { maintenanceModeChecks, prefetchProfiles, resolveProfileCmdline, resolveProfileFiles, schematicLookup } from "./assets/profile.js";
+import { AssetService } from "./assets/service.js";
 import { Booter, type BootSettings } from "./boot/booter.js";
 import { buildBootloaderMap } from "./boot/bootloaders.js";
 import { loadTemplates } from "./boot/templates.js";
@@ -19,7 +23,15 @@ import { openDatabase, type Db } from "./store/db.js";
 import { MachineStore } from "./store/machines.js";
 import { TalosStore } from "./store/talos.js";
 import { talosRoutes } from "./http/talos-routes.js";
+import { assetRoutes } from "./http/assets-routes.js";
+import { SchematicStore } from "./store/assets.js";
 import { TftpServer } from "./tftp/server.js";
+
+/**
+ * How long a boot request waits for Talos files still downloading before
+ * answering 503 (the download goes on; iPXE's script retries).
+ */
+const BOOT_ASSET_WAIT_MS = 20_000;
 
 /** An HTTP connection with no traffic for this long is closed. */
 const IDLE_SOCKET_MS = 120_000;
@@ -51,6 +63,9 @@ export class Daemon {
   readonly store: MachineStore;
   readonly booter: Booter;
   readonly talos: TalosStore;
+  private readonly schematics: SchematicStore;
+  private readonly operations = new Operations();
+  private assets: AssetService;
   private readonly db: Db;
   private readonly log: Logger;
   private config: Config;
@@ -72,8 +87,21 @@ export class Daemon {
     this.tokens = this.resolveTokens(this.config);
     this.settings = this.buildSettings(this.config);
     this.talos = new TalosStore(this.db);
-    this.booter = new Booter(this.settings, this.store, this.log.child({ component: "boot" }), undefined, (mac) => this.talos.nodeByMac(mac)?.configYaml);
+    this.schematics = new SchematicStore(this.db);
+    this.assets = new AssetService(assetSettingsFrom(this.config), this.log.child({ component: "assets" }));
+    this.booter = new Booter(this.settings, this.store, this.log.child({ component: "boot" }), {
+      generatedConfig: (mac) => this.talos.nodeByMac(mac)?.configYaml,
+      talosAssets: {
+        cmdline: async (profile, clientArch, configUrl) => (await resolveProfileCmdline(profile, { clientArch, configUrl }, this.assetDeps())).cmdline,
+        files: (profile, clientArch) => resolveProfileFiles(profile, { clientArch, waitMs: BOOT_ASSET_WAIT_MS }, this.assetDeps()),
+      },
+    });
     this.syncMachines(this.config);
+  }
+
+  /** What the assets layer needs to resolve a Talos profile; read fresh, since SIGHUP can change it. */
+  private assetDeps() {
+    return { service: this.assets, lookup: schematicLookup(this.config.talos.schematics, this.schematics), log: this.log.child({ component: "assets" }) };
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -124,7 +152,19 @@ export class Daemon {
       store: this.store,
       tokens: () => this.tokens,
       profiles: () => Object.keys(this.settings.profiles),
-      extensions: [["/talos", talosRoutes({ talos: this.talos, machines: this.store, log: this.log.child({ component: "talos-api" }) })]] as const,
+      extensions: [
+        ["/talos", talosRoutes({ talos: this.talos, machines: this.store, log: this.log.child({ component: "talos-api" }) })],
+        [
+          "/",
+          assetRoutes({
+            service: this.assets,
+            store: this.schematics,
+            configSchematics: () => this.config.talos.schematics,
+            operations: this.operations,
+            log: this.log.child({ component: "assets-api" }),
+          }),
+        ],
+      ] as const,
     };
     const ownApiListener = cfg.api.listen !== undefined;
 
@@ -146,6 +186,9 @@ export class Daemon {
     }
     if (cfg.dhcp.enabled) await this.startDhcp(cfg);
     this.running = true;
+    for (const warning of maintenanceModeChecks(cfg.profiles, cfg.unknownMachines).warnings) this.log.warn(warning);
+    // Talos profiles' files are fetched now, not on the first boot; failures only warn.
+    void prefetchProfiles(cfg.profiles, this.assetDeps());
     this.log.info(
       { address: cfg.server.address, interface: cfg.server.interface ?? null, stateDir: cfg.stateDir, config: cfg.source },
       "talos-netboot running",
@@ -232,6 +275,9 @@ export class Daemon {
     this.tokens = this.resolveTokens(this.config);
     this.settings = settings;
     this.booter.update(settings);
+    // A mirror URL may have changed; downloads under way in the old service finish on their own.
+    this.assets = new AssetService(assetSettingsFrom(this.config), this.log.child({ component: "assets" }));
+    void prefetchProfiles(this.config.profiles, this.assetDeps());
     this.syncMachines(this.config);
     this.log.info({ profiles: Object.keys(settings.profiles).length, machines: next.machines.length }, "reloaded the config file");
   }

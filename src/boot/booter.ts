@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
+import type { TalosProfile } from "../assets/profile.js";
 import type { ProfileConfig } from "../config/load.js";
 import { lookupNeighbour } from "../net/neighbours.js";
 import type { Machine, MachineStore } from "../store/machines.js";
@@ -37,18 +38,46 @@ export type ConfigFetch =
 export type GeneratedConfigLookup = (mac: Mac) => string | undefined;
 
 /**
+ * Talos profiles (`talos: {version, schematic, arch}`) boot files from the
+ * asset cache, with a command line built per Talos version. Implemented by
+ * the assets layer; `clientArch` is the machine's DHCP option 93.
+ */
+export interface TalosBootAssets {
+  cmdline(profile: TalosProfile, clientArch: number | undefined, configUrl: string | undefined): Promise<string>;
+  /** Throws (e.g. still downloading) when the files cannot be had now. */
+  files(profile: TalosProfile, clientArch: number | undefined): Promise<{ kernelPath: string; initrdPath: string }>;
+}
+
+export interface BooterDeps {
+  /** Maps a TFTP client's IP to its MAC (the kernel's neighbour table by default). */
+  neighbour?: (ip: string) => Promise<Mac | undefined>;
+  generatedConfig?: GeneratedConfigLookup;
+  talosAssets?: TalosBootAssets;
+}
+
+/** What a kernel/initrd request resolves to: a local file, an http(s) URL to cache, or why not. */
+export type BootFileSource = { ok: true; source: string } | { ok: false; status: 404 | 503; reason: string };
+
+/**
  * The boot policy behind every server: looks machines up, asks the pure
  * decision/plan functions, and writes what happened to the machine's
  * timeline. Servers never decide what to boot; they ask this.
  */
 export class Booter implements DhcpBooter, TftpResolver {
+  private readonly neighbour: (ip: string) => Promise<Mac | undefined>;
+  private readonly generatedConfig: GeneratedConfigLookup;
+  private readonly talosAssets: TalosBootAssets | undefined;
+
   constructor(
     private settings: BootSettings,
     private readonly store: MachineStore,
     private readonly log: Logger,
-    private readonly neighbour: (ip: string) => Promise<Mac | undefined> = lookupNeighbour,
-    private readonly generatedConfig: GeneratedConfigLookup = () => undefined,
-  ) {}
+    deps: BooterDeps = {},
+  ) {
+    this.neighbour = deps.neighbour ?? lookupNeighbour;
+    this.generatedConfig = deps.generatedConfig ?? (() => undefined);
+    this.talosAssets = deps.talosAssets;
+  }
 
   update(settings: BootSettings): void {
     this.settings = settings;
@@ -99,8 +128,17 @@ export class Booter implements DhcpBooter, TftpResolver {
     return answer;
   }
 
-  /** The machine, its profile and its plan — for the HTTP boot routes. */
-  boot(mac: Mac): MachineBoot | undefined {
+  /** The architecture the machine's firmware last announced (DHCP option 93), from its timeline. */
+  private lastArch(mac: Mac): number | undefined {
+    const entry = this.store
+      .timeline(mac)
+      .reverse()
+      .find((e) => typeof e.details.arch === "number");
+    return entry?.details.arch as number | undefined;
+  }
+
+  /** The machine, its profile and its plan — for the HTTP and TFTP boot paths. */
+  async boot(mac: Mac): Promise<MachineBoot | undefined> {
     const machine = this.machineFor(mac, { via: "http" });
     if (!machine) return undefined;
     const profile = this.settings.profiles[machine.profile];
@@ -109,20 +147,26 @@ export class Booter implements DhcpBooter, TftpResolver {
       return undefined;
     }
     const hasConfig = profile.config !== undefined || this.generatedConfig(mac) !== undefined;
-    return { machine, profile, plan: planBoot(machine, profile, this.settings.urls, hasConfig) };
+    let cmdline: string | undefined;
+    if (profile.talos && machine.next === "profile") {
+      if (!this.talosAssets) throw new Error("a talos profile needs the assets layer");
+      const configUrl = hasConfig ? this.settings.urls.config(mac, machine.configToken) : undefined;
+      cmdline = await this.talosAssets.cmdline(profile.talos, this.lastArch(mac), configUrl);
+    }
+    return { machine, profile, plan: planBoot(machine, profile, this.settings.urls, { hasConfig, cmdline }) };
   }
 
   /** iPXE script; null body means "answer 404" (local boot by http-404, or no such machine). */
-  ipxeScript(mac: Mac): { body: string | null; plan?: BootPlan } {
-    const b = this.boot(mac);
+  async ipxeScript(mac: Mac): Promise<{ body: string | null; plan?: BootPlan }> {
+    const b = await this.boot(mac);
     if (!b) return { body: null };
     const body = renderIpxeScript(b.plan, this.settings.templates);
     this.recordScript(b, "ipxe");
     return { body, plan: b.plan };
   }
 
-  grubConfig(mac: Mac): string | null {
-    const b = this.boot(mac);
+  async grubConfig(mac: Mac): Promise<string | null> {
+    const b = await this.boot(mac);
     if (!b) return null;
     const body = renderGrubConfig(b.plan, this.settings.templates);
     this.recordScript(b, "grub");
@@ -139,11 +183,25 @@ export class Booter implements DhcpBooter, TftpResolver {
     }
   }
 
-  /** Kernel (index -1) or initrd source for a machine: a file path or an http(s) URL from its profile. */
-  bootFileSource(mac: Mac, which: "kernel" | number): string | undefined {
-    const b = this.boot(mac);
-    if (!b) return undefined;
-    return which === "kernel" ? b.profile.kernel : b.profile.initrd[which];
+  /** Kernel or initrd source for a machine: a file path or an http(s) URL from its profile, or a cached Talos file. */
+  async bootFileSource(mac: Mac, which: "kernel" | number): Promise<BootFileSource> {
+    const machine = this.machineFor(mac, { via: "http" });
+    const profile = machine && this.settings.profiles[machine.profile];
+    if (!machine || !profile) return { ok: false, status: 404, reason: "unknown machine" };
+    if (profile.talos) {
+      if (which !== "kernel" && which !== 0) return { ok: false, status: 404, reason: "a talos profile has one initramfs" };
+      try {
+        const files = await this.talosAssets!.files(profile.talos, this.lastArch(mac));
+        return { ok: true, source: which === "kernel" ? files.kernelPath : files.initrdPath };
+      } catch (err) {
+        const reason = (err as Error).message;
+        this.store.record(mac, "assets-pending", { file: which === "kernel" ? "kernel" : "initramfs", reason });
+        this.log.warn({ mac, reason }, "Talos boot files not available yet");
+        return { ok: false, status: 503, reason };
+      }
+    }
+    const source = which === "kernel" ? profile.kernel : profile.initrd[which];
+    return source ? { ok: true, source } : { ok: false, status: 404, reason: "no such boot file in the profile" };
   }
 
   /** Called by HTTP when a kernel/initrd body was sent (or cut short). */
@@ -158,7 +216,8 @@ export class Booter implements DhcpBooter, TftpResolver {
     const profile = this.settings.profiles[machine.profile];
     // `once` without a config: the machine is done with us when its last boot file has arrived.
     if (complete && profile?.once && !profile.config && machine.next === "profile") {
-      const last = profile.initrd.length === 0 ? "kernel" : profile.initrd.length - 1;
+      const initrds = profile.talos ? 1 : profile.initrd.length;
+      const last = initrds === 0 ? "kernel" : initrds - 1;
       if (which === last) this.markInstalled(machine);
     }
   }
@@ -201,8 +260,8 @@ export class Booter implements DhcpBooter, TftpResolver {
     const perMac = /^grub\.cfg-01-(.+)$/.exec(base);
     if (perMac) {
       const mac = parseMac(perMac[1]!);
-      const body = mac ? this.grubConfig(mac) : null;
-      return body === null ? notFound(name) : { ok: true, source: { kind: "buffer", data: Buffer.from(body) } };
+      if (!mac) return notFound(name);
+      return this.grubConfig(mac).then((body) => (body === null ? notFound(name) : { ok: true, source: { kind: "buffer", data: Buffer.from(body) } }));
     }
     if (base === "grub.cfg") {
       // Generic GRUB config: chains to the per-MAC one over HTTP.

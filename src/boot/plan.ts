@@ -29,20 +29,29 @@ export interface PlanInput {
 /**
  * Pure: the machine record, its profile and the URL scheme → the plan.
  * `hasConfig`: the machine has a config to fetch (its profile's file, or one
- * generated for it).
+ * generated for it); `cmdline`: a Talos profile's full command line.
  */
-export function planBoot(machine: PlanInput, profile: ProfileConfig, urls: BootUrls, hasConfig = profile.config !== undefined): BootPlan {
+export function planBoot(
+  machine: PlanInput,
+  profile: ProfileConfig,
+  urls: BootUrls,
+  opts: { hasConfig?: boolean; cmdline?: string } = {},
+): BootPlan {
+  const hasConfig = opts.hasConfig ?? profile.config !== undefined;
   const hostname = machine.hostname ?? machine.mac.replaceAll(":", "");
   if (machine.next === "local") return { mode: "local", mac: machine.mac, hostname, profile: machine.profile, method: profile.localBoot };
   const args = profile.cmdline.trim() ? [profile.cmdline.trim()] : [];
   if (hasConfig) args.push(`talos.config=${urls.config(machine.mac, machine.configToken)}`);
+  // A Talos profile's line is built per version by the assets layer, talos.config= included.
+  const cmdline = opts.cmdline ?? args.join(" ");
+  const initrdCount = profile.talos ? 1 : profile.initrd.length;
   return {
     mode: "install",
     mac: machine.mac,
     hostname,
     profile: machine.profile,
     kernelUrl: urls.kernel(machine.mac),
-    initrds: profile.initrd.map((_, i) => ({ url: urls.initrd(machine.mac, i), name: initrdName(i) })),
-    cmdline: args.join(" "),
+    initrds: Array.from({ length: initrdCount }, (_, i) => ({ url: urls.initrd(machine.mac, i), name: initrdName(i) })),
+    cmdline,
   };
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { parseMac, type Mac } from "../boot/mac.js";
+import { maintenanceModeChecks } from "../assets/profile.js";
 import { packageRoot } from "../package-root.js";
 import { configSchema, type MachineConfig, type ParsedConfig, type ProfileConfig } from "./schema.js";
 
@@ -115,6 +116,7 @@ function validate(raw: unknown, source: string, opts: LoadOptions): Config {
     problems.push(`api.listen: port ${cfg.api.listen.split(":").pop()} is already http.port`);
   }
   if (cfg.dhcp.enabled && cfg.dhcp.port === cfg.dhcp.pxePort) problems.push("dhcp.pxePort: must differ from dhcp.port");
+  problems.push(...maintenanceModeChecks(cfg.profiles, cfg.unknownMachines).problems);
 
   const address = resolveAddress(cfg.server.address, cfg.server.interface, opts.interfaces ?? networkInterfaces(), problems);
 

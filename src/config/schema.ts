@@ -1,5 +1,7 @@
 import { isIPv4 } from "node:net";
 import { z } from "zod";
+import { cacheDirSchema, talosConfigSchema } from "../assets/config.js";
+import { talosProfileSchema } from "../assets/profile.js";
 import { parseMac } from "../boot/mac.js";
 
 const port = z.number().int().min(1).max(65535);
@@ -25,18 +27,32 @@ const emptyIfNull = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v =
 
 export const LOCAL_BOOT_METHODS = ["exit", "sanboot", "http-404"] as const;
 
-export const profileSchema = z.strictObject({
-  kernel: fileOrUrl,
-  initrd: emptyIfNull(z.array(fileOrUrl).default([])),
-  cmdline: z.string().default(""),
-  /** Served as the machine's Talos config; its URL is appended as talos.config=. */
-  config: absolutePath.optional(),
-  bootloader: z.enum(["ipxe", "grub"]).default("ipxe"),
-  /** After the config was fetched, the machine's next boots are "local". */
-  once: z.boolean().default(false),
-  /** How a machine told to boot locally leaves the network boot (DESIGN §4). */
-  localBoot: z.enum(LOCAL_BOOT_METHODS).default("exit"),
-});
+export const profileSchema = z
+  .strictObject({
+    /** Kernel by path or URL — or, instead, `talos:` (version, schematic, arch), resolved from the asset cache. */
+    kernel: fileOrUrl.optional(),
+    talos: talosProfileSchema.optional(),
+    /** A Talos profile without a config boots maintenance mode; as `unknownMachines` it must say so here. */
+    allowMaintenance: z.boolean().default(false),
+    initrd: emptyIfNull(z.array(fileOrUrl).default([])),
+    cmdline: z.string().default(""),
+    /** Served as the machine's Talos config; its URL is appended as talos.config=. */
+    config: absolutePath.optional(),
+    bootloader: z.enum(["ipxe", "grub"]).default("ipxe"),
+    /** After the config was fetched, the machine's next boots are "local". */
+    once: z.boolean().default(false),
+    /** How a machine told to boot locally leaves the network boot (DESIGN §4). */
+    localBoot: z.enum(LOCAL_BOOT_METHODS).default("exit"),
+  })
+  .superRefine((p, ctx) => {
+    if ((p.kernel === undefined) === (p.talos === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["kernel"], message: "give exactly one of kernel (with initrd) or talos ({version, schematic?, arch?})" });
+    }
+    if (p.talos && p.initrd.length > 0) ctx.addIssue({ code: "custom", path: ["initrd"], message: "a talos profile takes its initramfs from the asset cache: drop initrd" });
+    if (p.talos && p.cmdline !== "") {
+      ctx.addIssue({ code: "custom", path: ["cmdline"], message: "a talos profile builds its command line per Talos version: put PXE-only arguments in talos.extraArgs" });
+    }
+  });
 
 export const machineSchema = z.strictObject({
   mac,
@@ -64,6 +80,10 @@ export const configSchema = z.strictObject({
     .strictObject({ enabled: z.boolean().default(true), port: port.default(8080), address: ipv4.default("0.0.0.0") })
     .default({ enabled: true, port: 8080, address: "0.0.0.0" }),
   stateDir: absolutePath.default("/var/lib/talos-netboot"),
+  /** Downloaded and imported Talos boot files; `<stateDir>/cache` by default. */
+  cacheDir: cacheDirSchema,
+  /** Where Talos boot assets and installers come from (mirrors for air-gapped sites). */
+  talos: talosConfigSchema,
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

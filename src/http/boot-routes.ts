@@ -34,24 +34,30 @@ export function bootRoutes(deps: BootRouteDeps): Hono {
 
   app.get("/boot.ipxe", (c) => sendBytes(c, render(deps.templates().ipxeChain, { base: booter.urls.base }), { contentType: SCRIPT_TYPE }));
 
-  app.get("/boot/:mac/boot.ipxe", (c) => {
+  app.get("/boot/:mac/boot.ipxe", async (c) => {
     const mac = withMac(c);
-    const script = mac ? booter.ipxeScript(mac) : { body: null };
+    const script = mac ? await booter.ipxeScript(mac) : { body: null };
     if (script.body === null) return c.text("no boot script for this machine\n", 404);
     return sendBytes(c, script.body, { contentType: SCRIPT_TYPE });
   });
 
-  app.get("/boot/:mac/grub.cfg", (c) => {
+  app.get("/boot/:mac/grub.cfg", async (c) => {
     const mac = withMac(c);
-    const cfg = mac ? booter.grubConfig(mac) : null;
+    const cfg = mac ? await booter.grubConfig(mac) : null;
     if (cfg === null) return c.text("no GRUB config for this machine\n", 404);
     return sendBytes(c, cfg, { contentType: SCRIPT_TYPE });
   });
 
   const bootFile = async (c: Context, which: "kernel" | number): Promise<Response> => {
     const mac = withMac(c);
-    const source = mac ? booter.bootFileSource(mac, which) : undefined;
-    if (!mac || !source) return c.text("not found\n", 404);
+    if (!mac) return c.text("not found\n", 404);
+    const found = await booter.bootFileSource(mac, which);
+    if (!found.ok) {
+      // 503 with Retry-After: iPXE's retry, and Talos-era firmware, come back later.
+      if (found.status === 503) c.header("Retry-After", "30");
+      return c.text(`${found.status === 503 ? "boot file not ready yet" : "not found"}\n`, found.status);
+    }
+    const source = found.source;
     let path = source;
     if (/^https?:\/\//.test(source)) {
       try {

@@ -16,7 +16,9 @@ export type TimelineStep =
   | "config"
   | "config-denied"
   | "local-boot"
-  | "boot-set";
+  | "boot-set"
+  /** A Talos profile's boot files were asked for while still downloading (or unavailable). */
+  | "assets-pending";
 
 export interface TimelineEntry {
   time: string;

@@ -23,7 +23,7 @@ export function tempDir(prefix = "tnb-test-"): string {
 }
 
 export function profile(over: Partial<ProfileConfig> = {}): ProfileConfig {
-  return { kernel: "/srv/vmlinuz", initrd: ["/srv/initrd.img"], cmdline: "console=ttyS0", bootloader: "ipxe", once: false, localBoot: "exit", ...over };
+  return { kernel: "/srv/vmlinuz", initrd: ["/srv/initrd.img"], cmdline: "console=ttyS0", bootloader: "ipxe", once: false, localBoot: "exit", allowMaintenance: false, ...over };
 }
 
 /** A bootloader map with the usual Debian names; `extra` adds e.g. the arm64 binary. */
@@ -44,7 +44,7 @@ export function settings(over: Partial<BootSettings> = {}): BootSettings {
 
 export function booterWithStore(over: Partial<BootSettings> = {}, neighbour?: (ip: string) => Promise<Mac | undefined>) {
   const store = new MachineStore(openMemoryDatabase(), 50);
-  const booter = new Booter(settings(over), store, silentLogger(), neighbour);
+  const booter = new Booter(settings(over), store, silentLogger(), neighbour ? { neighbour } : {});
   return { store, booter };
 }
 

@@ -49,13 +49,13 @@ describe("Booter", () => {
     expect(store.timeline(M).map((e) => e.step)).toEqual(["config-denied", "config-denied", "config", "config"]);
   });
 
-  it("with once: true, the config fetch turns the next boots local", () => {
+  it("with once: true, the config fetch turns the next boots local", async () => {
     const { booter, store } = booterWithStore({ profiles: { rescue: profile({ config: "/srv/node.yaml", once: true }) } });
     const m = store.upsert({ mac: M, profile: "rescue", hostname: "node-1", bootfile: null, source: "api" });
-    expect(booter.ipxeScript(M).plan?.mode).toBe("install");
+    expect((await booter.ipxeScript(M)).plan?.mode).toBe("install");
     booter.config(M, m.configToken);
     expect(store.get(M)!.next).toBe("local");
-    const script = booter.ipxeScript(M);
+    const script = await booter.ipxeScript(M);
     expect(script.plan?.mode).toBe("local");
     expect(script.body).toMatch(/^exit$/m);
     expect(store.timeline(M).at(-1)!.step).toBe("local-boot");
@@ -73,11 +73,11 @@ describe("Booter", () => {
     expect(store.get(M)!.next).toBe("local");
   });
 
-  it("http-404 local boot answers no script", () => {
+  it("http-404 local boot answers no script", async () => {
     const { booter, store } = booterWithStore({ profiles: { rescue: profile({ localBoot: "http-404" }) } });
     store.upsert({ mac: M, profile: "rescue", hostname: null, bootfile: null, source: "api" });
     store.setNext(M, "local");
-    expect(booter.ipxeScript(M).body).toBeNull();
+    expect((await booter.ipxeScript(M)).body).toBeNull();
   });
 
   it("resolves TFTP boot binaries by map lookup and per-MAC GRUB configs by name", async () => {
