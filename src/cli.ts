@@ -5,6 +5,8 @@ import { Daemon } from "./daemon.js";
 import { createLogger } from "./log.js";
 import { PortBindError } from "./net/errors.js";
 import { registerAssetCommands } from "./assets/cli.js";
+import { errorLine, registerVmCommands } from "./providers/cli.js";
+import { probeProxmox } from "./providers/index.js";
 import { registerConfigCommands } from "./talos/cli-config.js";
 import { genCommand } from "./talos/cli-gen.js";
 import { registerSecretsCommands } from "./talos/cli-secrets.js";
@@ -54,11 +56,19 @@ async function serve(opts: { config?: string }): Promise<void> {
   process.on("SIGHUP", () => daemon.reload());
 }
 
-function check(opts: { config: string }): void {
+async function check(opts: { config: string; probe?: boolean }): Promise<void> {
   const config = loadOrExit(opts.config);
   process.stdout.write(
     `${opts.config}: OK — server ${config.server.address}, ${Object.keys(config.profiles).length} profile(s), ${config.machines.length} machine(s)\n`,
   );
+  if (opts.probe && config.providers.proxmox) {
+    try {
+      process.stdout.write(`proxmox: OK — Proxmox VE ${await probeProxmox(config.providers.proxmox)}\n`);
+    } catch (err) {
+      process.stderr.write(`proxmox: ${errorLine(err)}\n`);
+      process.exit(1);
+    }
+  }
 }
 
 const program = new Command()
@@ -73,11 +83,13 @@ program
   .command("check")
   .description("validate a config file and exit: 0, or 1 listing every problem")
   .requiredOption("-c, --config <file>", "YAML config file")
+  .option("--probe", "also call Proxmox VE's GET /version to prove the URL, TLS trust and token")
   .action(check);
 
 registerSecretsCommands(program);
 registerConfigCommands(program, genCommand(program));
 registerValidateCommand(program);
 registerAssetCommands(program);
+registerVmCommands(program, { loadConfig: (path) => loadOrExit(path) });
 
 await program.parseAsync(process.argv);

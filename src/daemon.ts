@@ -25,6 +25,10 @@ import { TalosStore } from "./store/talos.js";
 import { talosRoutes } from "./http/talos-routes.js";
 import { assetRoutes } from "./http/assets-routes.js";
 import { SchematicStore } from "./store/assets.js";
+import { VmStore } from "./store/vms.js";
+import { providerRoutes } from "./providers/api.js";
+import { createProvider } from "./providers/index.js";
+import type { ProviderKind, VmProvider } from "./providers/types.js";
 import { TftpServer } from "./tftp/server.js";
 
 /**
@@ -66,6 +70,9 @@ export class Daemon {
   private readonly schematics: SchematicStore;
   private readonly operations = new Operations();
   private assets: AssetService;
+  private readonly vms: VmStore;
+  /** Providers are built on first use (a Proxmox client connects lazily) and rebuilt after SIGHUP. */
+  private readonly providers = new Map<ProviderKind, VmProvider>();
   private readonly db: Db;
   private readonly log: Logger;
   private config: Config;
@@ -88,6 +95,7 @@ export class Daemon {
     this.settings = this.buildSettings(this.config);
     this.talos = new TalosStore(this.db);
     this.schematics = new SchematicStore(this.db);
+    this.vms = new VmStore(this.db);
     this.assets = new AssetService(assetSettingsFrom(this.config), this.log.child({ component: "assets" }));
     this.booter = new Booter(this.settings, this.store, this.log.child({ component: "boot" }), {
       generatedConfig: (mac) => this.talos.nodeByMac(mac)?.configYaml,
@@ -154,6 +162,7 @@ export class Daemon {
       profiles: () => Object.keys(this.settings.profiles),
       extensions: [
         ["/talos", talosRoutes({ talos: this.talos, machines: this.store, log: this.log.child({ component: "talos-api" }) })],
+        ["/providers", providerRoutes({ provider: (kind) => this.providerFor(kind), machines: this.store, profiles: () => Object.keys(this.settings.profiles) })],
         [
           "/",
           assetRoutes({
@@ -193,6 +202,26 @@ export class Daemon {
       { address: cfg.server.address, interface: cfg.server.interface ?? null, stateDir: cfg.stateDir, config: cfg.source },
       "talos-netboot running",
     );
+  }
+
+  private providerFor(kind: ProviderKind): VmProvider {
+    let p = this.providers.get(kind);
+    if (!p) {
+      p = createProvider(kind, this.config.providers, {
+        store: this.vms,
+        stateDir: this.config.stateDir,
+        log: this.log.child({ component: "providers" }),
+        macTaken: (mac) => this.store.get(mac) !== undefined,
+      });
+      this.providers.set(kind, p);
+    }
+    return p;
+  }
+
+  private closeProviders(): Promise<unknown> {
+    const all = [...this.providers.values()];
+    this.providers.clear();
+    return Promise.allSettled(all.map((p) => p.close()));
   }
 
   private async startDhcp(cfg: Config): Promise<void> {
@@ -265,10 +294,10 @@ export class Daemon {
       this.log.error({ err: (err as Error).message }, "reload refused: the config file has problems; still running on the previous config");
       return;
     }
-    const restartKeys = (["server", "dhcp", "tftp", "http", "stateDir"] as const).filter(
+    const restartKeys: string[] = (["server", "dhcp", "tftp", "http", "stateDir"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
-    if (next.api.listen !== this.config.api.listen) restartKeys.push("api" as never);
+    if (next.api.listen !== this.config.api.listen) restartKeys.push("api.listen");
     if (restartKeys.length) this.log.warn({ keys: restartKeys }, "reload: these settings change only on restart");
     const settings = this.buildSettings({ ...next, server: this.config.server, http: this.config.http });
     this.config = { ...next, server: this.config.server, dhcp: this.config.dhcp, tftp: this.config.tftp, http: this.config.http, stateDir: this.config.stateDir };
@@ -278,6 +307,8 @@ export class Daemon {
     // A mirror URL may have changed; downloads under way in the old service finish on their own.
     this.assets = new AssetService(assetSettingsFrom(this.config), this.log.child({ component: "assets" }));
     void prefetchProfiles(this.config.profiles, this.assetDeps());
+    // Provider settings may have changed: the next use builds them anew.
+    void this.closeProviders();
     this.syncMachines(this.config);
     this.log.info({ profiles: Object.keys(settings.profiles).length, machines: next.machines.length }, "reloaded the config file");
   }
@@ -285,6 +316,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       await Promise.allSettled([
+        this.closeProviders(),
         this.dhcp?.stop(),
         this.tftp?.stop(),
         ...this.httpServers.map(

@@ -64,11 +64,14 @@ export class AssetService {
   }
 
   async ensurePair(set: AssetSetKey, opts: FetchOptions = {}): Promise<AssetPair> {
-    const [kernel, initramfs] = await Promise.all([
+    // Both settle before we answer: a failure is not reported while the other file is still downloading.
+    const [kernel, initramfs] = await Promise.allSettled([
       this.ensureFile({ ...set, file: "kernel" }, opts),
       this.ensureFile({ ...set, file: "initramfs" }, opts),
     ]);
-    return { kernel, initramfs };
+    if (kernel.status === "rejected") throw kernel.reason;
+    if (initramfs.status === "rejected") throw initramfs.reason;
+    return { kernel: kernel.value, initramfs: initramfs.value };
   }
 
   /**

@@ -185,4 +185,9 @@ function checkFiles(cfg: ParsedConfig, problems: string[]): void {
     mustBeFile("api.tls.cert", cfg.api.tls.cert);
     mustBeFile("api.tls.key", cfg.api.tls.key);
   }
+  const pve = cfg.providers.proxmox;
+  if (pve) {
+    mustBeFile("providers.proxmox.tokenSecretFile", pve.tokenSecretFile);
+    mustBeFile("providers.proxmox.caFile", pve.caFile);
+  }
 }

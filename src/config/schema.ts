@@ -3,6 +3,7 @@ import { z } from "zod";
 import { cacheDirSchema, talosConfigSchema } from "../assets/config.js";
 import { talosProfileSchema } from "../assets/profile.js";
 import { parseMac } from "../boot/mac.js";
+import { providersSchema } from "../providers/config.js";
 
 const port = z.number().int().min(1).max(65535);
 const ipv4 = z.string().refine((s) => isIPv4(s), { message: "expected an IPv4 address such as 192.168.77.1" });
@@ -84,6 +85,8 @@ export const configSchema = z.strictObject({
   cacheDir: cacheDirSchema,
   /** Where Talos boot assets and installers come from (mirrors for air-gapped sites). */
   talos: talosConfigSchema,
+  /** Where VMs are created: Proxmox VE and/or local QEMU. */
+  providers: providersSchema,
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

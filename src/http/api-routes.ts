@@ -51,17 +51,40 @@ function machineJson(store: MachineStore, m: Machine) {
 
 export function macParam(c: Context): Mac {
   const raw = c.req.param("mac") ?? "";
-  const mac = parseMac(decodeURIComponent(raw));
+  const mac = parseMac(raw);
   if (!mac) throw new ApiError(400, "INVALID_MAC", `'${raw}' is not a MAC address (expected 52:54:00:12:34:56 or 52-54-00-12-34-56)`);
   return mac;
 }
 
+/**
+ * The request body as text, refusing (400) past `limit` bytes as soon as the
+ * limit is crossed: a chunked body without Content-Length is read, not
+ * buffered whole first.
+ */
+export async function readLimitedText(c: Context, limit: number): Promise<string> {
+  const tooLarge = () => new ApiError(400, "BODY_TOO_LARGE", `request body over ${limit} bytes`);
+  if (Number(c.req.header("content-length") ?? 0) > limit) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return "";
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 /** Reads a JSON body of at most MAX_API_BODY bytes and validates it; ApiError (400) otherwise. */
 export async function jsonBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  const length = Number(c.req.header("content-length") ?? 0);
-  if (length > MAX_API_BODY) throw new ApiError(400, "BODY_TOO_LARGE", `request body over ${MAX_API_BODY} bytes`);
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_API_BODY) throw new ApiError(400, "BODY_TOO_LARGE", `request body over ${MAX_API_BODY} bytes`);
+  const text = await readLimitedText(c, MAX_API_BODY);
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -30,7 +30,8 @@ export function bootRoutes(deps: BootRouteDeps): Hono {
   const app = new Hono();
   const { booter, log } = deps;
 
-  const withMac = (c: Context): Mac | null => parseMac(decodeURIComponent(c.req.param("mac") ?? ""));
+  // Hono has already percent-decoded the parameter once: decoding again would turn %25 into a URIError.
+  const withMac = (c: Context): Mac | null => parseMac(c.req.param("mac") ?? "");
 
   app.get("/boot.ipxe", (c) => sendBytes(c, render(deps.templates().ipxeChain, { base: booter.urls.base }), { contentType: SCRIPT_TYPE }));
 

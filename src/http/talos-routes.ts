@@ -16,7 +16,7 @@ import { readSecretsYaml, writeSecretsYaml } from "../talos/secrets-yaml.js";
 import { makeTalosconfig } from "../talos/talosconfig.js";
 import { validateConfig, type Problem } from "../talos/validate.js";
 import { kubernetesSupport, parseKubernetesVersion, parseTalosVersion, VersionError, type TalosVersion } from "../talos/version.js";
-import { jsonBody } from "./api-routes.js";
+import { jsonBody, readLimitedText } from "./api-routes.js";
 import { ApiError } from "./errors.js";
 
 export interface TalosRouteDeps {
@@ -26,6 +26,8 @@ export interface TalosRouteDeps {
 }
 
 export const DEFAULT_INSTALL_DISK = "/dev/sda";
+/** A machine config body (YAML): generous, since 1.14 configs run to ~30 documents. */
+const MAX_CONFIG_BODY = 1024 * 1024;
 const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const roleSchema = z.enum(["CONTROL_PLANE", "WORKER", "CONTROL_PLANE_WORKER"]);
@@ -173,9 +175,7 @@ export function talosRoutes(deps: TalosRouteDeps): Hono {
   /** A YAML body, or JSON `{config}`: validated with the cluster's contract before it replaces anything. */
   const configText = async (c: Context): Promise<{ config: string; talosVersion?: string; mode?: "metal" | "cloud" | "container" }> => {
     if (/json/.test(c.req.header("content-type") ?? "")) return jsonBody(c, validateBody);
-    const text = await c.req.text();
-    if (Buffer.byteLength(text) > 1024 * 1024) throw new ApiError(400, "BODY_TOO_LARGE", "a config over 1 MiB");
-    return { config: text };
+    return { config: await readLimitedText(c, MAX_CONFIG_BODY) };
   };
 
   const validateText = (text: string, version: TalosVersion, mode: "metal" | "cloud" | "container" = "metal") => {

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ASSETS_FAMILY } from "./assets.js";
 import { TALOS_FAMILY } from "./talos.js";
+import { VMS_FAMILY } from "./vms.js";
 
 export type Db = Database.Database;
 
@@ -50,7 +51,7 @@ const MACHINE_MIGRATIONS: string[] = [
 export const MACHINES_FAMILY: MigrationFamily = { name: "machines", migrations: MACHINE_MIGRATIONS };
 
 /** Every family the daemon uses; modules add theirs here. */
-export const ALL_FAMILIES: MigrationFamily[] = [MACHINES_FAMILY, TALOS_FAMILY, ASSETS_FAMILY];
+export const ALL_FAMILIES: MigrationFamily[] = [MACHINES_FAMILY, TALOS_FAMILY, ASSETS_FAMILY, VMS_FAMILY];
 
 /** Opens (creating) `<stateDir>/talos-netboot.db`, owner-only, WAL, migrated. */
 export function openDatabase(stateDir: string, families: readonly MigrationFamily[] = ALL_FAMILIES): Db {
