@@ -1,7 +1,6 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { assetSettingsFrom } from "./assets/config.js";
@@ -16,6 +15,7 @@ import { BootUrls } from "./boot/urls.js";
 import { loadConfigFile, packageRoot, type Config } from "./config/load.js";
 import { DhcpServer } from "./dhcp/server.js";
 import { createHttpApp } from "./http/app.js";
+import { createCanonicalHttpServer, createCanonicalHttpsServer } from "./http/header-case.js";
 import { Metrics } from "./metrics.js";
 import { PortBindError } from "./net/errors.js";
 import { interfaceHolding } from "./net/interfaces.js";
@@ -258,12 +258,14 @@ export class Daemon {
     tls?: { cert: Buffer; key: Buffer },
   ): Promise<void> {
     return new Promise((resolve, reject) => {
+      // Canonical header names for GRUB (see header-case.ts); node-server's
+      // types only know node:http's own createServer signature.
       const server = serve({
         fetch,
         port,
         hostname,
-        ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}),
-      });
+        ...(tls ? { createServer: createCanonicalHttpsServer, serverOptions: tls } : { createServer: createCanonicalHttpServer }),
+      } as Parameters<typeof serve>[0]);
       const onError = (err: Error) => reject(PortBindError.from(err, "tcp", port, hostname, configKey));
       server.once("error", onError);
       server.once("listening", () => {
@@ -328,6 +330,7 @@ export class Daemon {
             }),
         ),
       ]);
+      this.store.flush();
       this.db.close();
       // A start that failed half-way never ran: its caller reports why.
       if (this.running) this.log.info("talos-netboot stopped");

@@ -120,7 +120,8 @@ export class Booter implements DhcpBooter, TftpResolver {
         bootFile: answer.bootFile,
         ...(facts.giaddr !== "0.0.0.0" ? { relay: facts.giaddr } : {}),
       });
-      this.log.info({ mac: machine.mac, firmware: answer.firmware, bootFile: answer.bootFile, port: seen.port }, "proxy DHCP answer");
+      // The DHCP server logs the reply it sends; this is the decision's detail.
+      this.log.debug({ mac: machine.mac, firmware: answer.firmware, bootFile: answer.bootFile, port: seen.port }, "proxy DHCP answer");
     } else {
       this.store.record(machine.mac, "dhcp-ignored", { arch: facts.arch ?? null, reason: answer.reason, detail: answer.detail });
       this.log.warn({ mac: machine.mac, reason: answer.reason }, answer.detail);

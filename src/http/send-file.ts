@@ -53,7 +53,7 @@ export interface SendBytesOptions {
 
 const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 /** Read size per chunk: the memory one streaming client costs (plus socket buffers). */
-const CHUNK_BYTES = 64 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 
 /** Stat/open failures that mean "there is no such file here". */
 const NOT_FOUND_CODES = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG", "EISDIR"]);

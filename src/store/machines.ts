@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Mac } from "../boot/mac.js";
+import type { Statement } from "better-sqlite3";
 import type { Db } from "./db.js";
 
 /** `discovered`: an unknown machine booted the `unknownMachines` profile and was registered. */
@@ -77,19 +78,35 @@ const fromRow = (r: MachineRow): Machine => ({
 
 /** Machines, their boot timelines and the unknown MACs seen. The only code that touches these tables. */
 export class MachineStore {
+  /** Prepared once: the DHCP answer path runs these for every packet. */
+  private readonly statements = new Map<string, Statement>();
+  private pending: Array<{ mac: Mac; time: string; step: TimelineStep; details: string }> = [];
+  private flushScheduled = false;
+
   constructor(
     private readonly db: Db,
     private readonly timelineMax = 200,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  private q(sql: string): Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   get(mac: Mac): Machine | undefined {
-    const row = this.db.prepare("SELECT * FROM machines WHERE mac = ?").get(mac) as MachineRow | undefined;
+    this.flush();
+    const row = this.q("SELECT * FROM machines WHERE mac = ?").get(mac) as MachineRow | undefined;
     return row && fromRow(row);
   }
 
   list(): Machine[] {
-    return (this.db.prepare("SELECT * FROM machines ORDER BY mac").all() as MachineRow[]).map(fromRow);
+    this.flush();
+    return (this.q("SELECT * FROM machines ORDER BY mac").all() as MachineRow[]).map(fromRow);
   }
 
   /**
@@ -124,9 +141,10 @@ export class MachineStore {
   }
 
   delete(mac: Mac): boolean {
+    this.flush();
     return this.db.transaction(() => {
-      this.db.prepare("DELETE FROM timeline WHERE mac = ?").run(mac);
-      return this.db.prepare("DELETE FROM machines WHERE mac = ?").run(mac).changes > 0;
+      this.q("DELETE FROM timeline WHERE mac = ?").run(mac);
+      return this.q("DELETE FROM machines WHERE mac = ?").run(mac).changes > 0;
     })();
   }
 
@@ -156,6 +174,7 @@ export class MachineStore {
 
   /** Sets what the machine boots next. Back to `profile` is a re-provision: the config token rotates. */
   setNext(mac: Mac, next: NextBoot): Machine | undefined {
+    this.flush();
     const rotate = next === "profile";
     this.db
       .prepare(
@@ -166,17 +185,38 @@ export class MachineStore {
   }
 
   /** Appends a timeline entry (and marks the machine seen), keeping the newest `timelineMax`. */
+  /**
+   * Appends a timeline entry (and marks the machine seen), keeping the newest
+   * `timelineMax`. Entries are queued and written in one transaction per
+   * event-loop turn, so the DHCP reply never waits for a commit; every read
+   * of this store writes the queue first.
+   */
   record(mac: Mac, step: TimelineStep, details: Record<string, unknown> = {}): void {
-    const now = this.now().toISOString();
+    this.pending.push({ mac, time: this.now().toISOString(), step, details: JSON.stringify(details) });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes queued timeline entries now. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || !this.db.open) return;
+    const batch = this.pending;
+    this.pending = [];
     this.db.transaction(() => {
-      const info = this.db.prepare("INSERT INTO timeline (mac, time, step, details) VALUES (?, ?, ?, ?)").run(mac, now, step, JSON.stringify(details));
-      this.db.prepare("UPDATE machines SET last_seen = ? WHERE mac = ?").run(now, mac);
-      this.db.prepare("DELETE FROM timeline WHERE mac = ? AND id <= ?").run(mac, Number(info.lastInsertRowid) - this.timelineMax);
+      for (const e of batch) {
+        const info = this.q("INSERT INTO timeline (mac, time, step, details) VALUES (?, ?, ?, ?)").run(e.mac, e.time, e.step, e.details);
+        this.q("UPDATE machines SET last_seen = ? WHERE mac = ?").run(e.time, e.mac);
+        this.q("DELETE FROM timeline WHERE mac = ? AND id <= ?").run(e.mac, Number(info.lastInsertRowid) - this.timelineMax);
+      }
     })();
   }
 
   timeline(mac: Mac): TimelineEntry[] {
-    const rows = this.db.prepare("SELECT time, step, details FROM timeline WHERE mac = ? ORDER BY id").all(mac) as Array<{
+    this.flush();
+    const rows = this.q("SELECT time, step, details FROM timeline WHERE mac = ? ORDER BY id").all(mac) as Array<{
       time: string;
       step: TimelineStep;
       details: string;
@@ -193,7 +233,7 @@ export class MachineStore {
       )
       .run(mac, now, now, JSON.stringify(facts));
     // A flood of random MACs must not grow the database without bound.
-    if (info.changes > 0 && (this.db.prepare("SELECT count(*) AS n FROM unknown_machines").get() as { n: number }).n > MAX_UNKNOWN) {
+    if (info.changes > 0 && (this.q("SELECT count(*) AS n FROM unknown_machines").get() as { n: number }).n > MAX_UNKNOWN) {
       this.db
         .prepare("DELETE FROM unknown_machines WHERE mac IN (SELECT mac FROM unknown_machines ORDER BY last_seen DESC, mac LIMIT -1 OFFSET ?)")
         .run(MAX_UNKNOWN);
@@ -201,7 +241,7 @@ export class MachineStore {
   }
 
   listUnknown(): UnknownMachine[] {
-    const rows = this.db.prepare("SELECT * FROM unknown_machines ORDER BY last_seen DESC").all() as Array<{
+    const rows = this.q("SELECT * FROM unknown_machines ORDER BY last_seen DESC").all() as Array<{
       mac: string;
       first_seen: string;
       last_seen: string;
@@ -219,6 +259,6 @@ export class MachineStore {
 
   /** A registered machine is no longer unknown. */
   forgetUnknown(mac: Mac): void {
-    this.db.prepare("DELETE FROM unknown_machines WHERE mac = ?").run(mac);
+    this.q("DELETE FROM unknown_machines WHERE mac = ?").run(mac);
   }
 }

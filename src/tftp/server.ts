@@ -57,6 +57,8 @@ export class TftpServer {
   /** Requests admitted: being resolved/opened, or transferring. Bounded by maxTransfers. */
   private slots = 0;
   private readonly transfers = new Set<Transfer>();
+  /** Requests in progress by client address:port (undefined while the file is being opened). */
+  private readonly byClient = new Map<string, Transfer | undefined>();
   /** Request handlers in flight, so stop() can wait for them to notice. */
   private readonly pending = new Set<Promise<void>>();
   private stopping: Promise<void> | undefined;
@@ -152,13 +154,24 @@ export class TftpServer {
       this.log.debug({ client: `${client.address}:${client.port}`, op: packet.op }, "stray tftp packet on the listening port ignored");
       return;
     }
+    // A repeated RRQ from the same client port is its retry, not a new
+    // transfer: it lost our OACK (or we are still opening the file).
+    const key = `${client.address}:${client.port}`;
+    if (this.byClient.has(key)) {
+      this.byClient.get(key)?.resendOack();
+      return;
+    }
+    this.byClient.set(key, undefined);
     const handling = this.handleRead(packet, client).catch((err: unknown) => {
       // Last line of defence: a handler must never throw into the socket's event loop.
       this.metrics.errors.inc({ component: "tftp" });
       this.log.error({ err, client: `${client.address}:${client.port}` }, "tftp request handler failed");
     });
     this.pending.add(handling);
-    void handling.finally(() => this.pending.delete(handling));
+    void handling.finally(() => {
+      this.pending.delete(handling);
+      this.byClient.delete(key);
+    });
   }
 
   private async handleRead(req: RequestPacket, client: TftpClient): Promise<void> {
@@ -242,6 +255,7 @@ export class TftpServer {
       metrics: this.metrics,
     });
     this.transfers.add(transfer);
+    this.byClient.set(`${client.address}:${client.port}`, transfer);
     this.log.debug(
       {
         name,

@@ -55,12 +55,27 @@ async function fileSource(path: string): Promise<ByteSource> {
     await handle.close().catch(() => {});
     throw err;
   }
+  // Read-ahead: at windowsize 1 a read per 1468-byte block would cost a
+  // thread-pool round trip per packet. One buffer per transfer, so memory
+  // stays bounded by transfers × READ_AHEAD.
+  let cache: { offset: number; data: Buffer } | undefined;
   return {
     size,
-    read: (offset, length) => readExactly(handle, path, offset, length),
+    read: async (offset, length) => {
+      if (cache && offset >= cache.offset && offset + length <= cache.offset + cache.data.length) {
+        return cache.data.subarray(offset - cache.offset, offset - cache.offset + length);
+      }
+      const want = Math.min(Math.max(length, READ_AHEAD), size - offset);
+      const data = await readExactly(handle, path, offset, want);
+      cache = { offset, data };
+      return data.subarray(0, length);
+    },
     close: () => handle.close(),
   };
 }
+
+/** Bytes read ahead per transfer. */
+const READ_AHEAD = 64 * 1024;
 
 async function readExactly(handle: FileHandle, path: string, offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);

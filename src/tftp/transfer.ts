@@ -40,6 +40,8 @@ export interface TransferParams {
 
 /** Ceiling on how long a final ERROR may take to leave before the socket is closed anyway. */
 const FINAL_SEND_GRACE_MS = 1000;
+/** The longest wait between retransmissions, in timeouts. */
+const MAX_BACKOFF = 8;
 
 export async function bindTransferSocket(address: string): Promise<Socket> {
   const socket = createSocket(isIPv6(address) ? "udp6" : "udp4");
@@ -81,6 +83,7 @@ export class Transfer {
   private bytesSent = 0;
   /** Timeouts since the last progress. */
   private attempts = 0;
+  private timerDelay = 0;
   /** Bumped whenever a window send is superseded, so a stale read is not sent. */
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -177,6 +180,15 @@ export class Transfer {
     if (this.oack) this.sendTo(this.oack, this.client.port, this.client.address);
   }
 
+  /**
+   * The client sent its RRQ again: our OACK was lost. The OACK is resent
+   * only then, never on our own timer — some clients (atftp) abort on an
+   * OACK they did not ask for.
+   */
+  resendOack(): void {
+    if (this.state === "oack") this.sendOack();
+  }
+
   private async sendWindow(): Promise<void> {
     const generation = ++this.generation;
     // Armed before the read so a read that never returns still ends in a timeout.
@@ -224,13 +236,26 @@ export class Transfer {
       });
       return;
     }
-    if (this.state === "oack") this.sendOack();
+    // Waiting for ACK 0: the client repeats its RRQ if the OACK was lost (see resendOack).
+    if (this.state === "oack") this.armTimer();
     else void this.sendWindow();
   }
 
+  /**
+   * Exponential backoff (RFC 1123 4.2.3.2), capped at 8× the timeout: a
+   * client whose own timer restarts on every packet only goes quiet, and
+   * re-ACKs, when we slow down.
+   */
   private armTimer(): void {
+    const delay = Math.min(this.timeoutMs * 2 ** this.attempts, this.timeoutMs * MAX_BACKOFF);
+    // refresh() re-arms the same timer (no allocation per window) when the delay is unchanged.
+    if (this.timer && delay === this.timerDelay) {
+      this.timer.refresh();
+      return;
+    }
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs);
+    this.timerDelay = delay;
+    this.timer = setTimeout(() => this.onTimeout(), delay);
   }
 
   private sendTo(buf: Buffer, port: number, address: string): void {

@@ -253,3 +253,21 @@ describe("reload", () => {
     expect((await api(`/machines/${MD}`)).status).toBe(404);
   });
 });
+
+describe("header names on the wire", () => {
+  it("are canonical (Content-Length), as GRUB's HTTP client requires", async () => {
+    const { request } = await import("node:http");
+    const raw = await new Promise<string[]>((resolve, reject) => {
+      const req = request(`${base}/boot/${MD}/grub.cfg`, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.rawHeaders));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const names = raw.filter((_, i) => i % 2 === 0);
+    expect(names).toContain("Content-Length");
+    expect(names).toContain("Content-Type");
+    expect(names.some((n) => /^[a-z]/.test(n)), names.join(", ")).toBe(false);
+  });
+});

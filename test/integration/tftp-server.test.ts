@@ -274,17 +274,22 @@ describe("loss and retransmission", () => {
     expect(await metric(h.metrics.tftpRetransmits)).toBeGreaterThanOrEqual(1);
   });
 
-  it("resends a lost OACK after the timeout", async () => {
-    const h = await startServer();
+  it("resends the OACK when the client repeats its RRQ, and never on its own timer", async () => {
+    const h = await startServer({ timeoutMs: 100, retries: 20 });
     const peer = await RawPeer.open();
     try {
-      await peer.send(encodeRequest("rrq", "hello.txt", "octet", [{ name: "blksize", value: "1024" }]), h.port);
-      // The first OACK is ignored as if lost; the second must come by itself.
+      const rrq = encodeRequest("rrq", "hello.txt", "octet", [{ name: "blksize", value: "1024" }]);
+      await peer.send(rrq, h.port);
       const first = await expectNext(peer, "OACK");
-      const second = await expectNext(peer, "retransmitted OACK");
       expect(first.packet.op).toBe("oack");
+      // Many timeouts pass: no OACK comes by itself (atftp aborts on an unrequested one).
+      expect(await peer.next(1_000)).toBeUndefined();
+      // The client lost it and asks again from the same port: the same transfer answers.
+      await peer.send(rrq, h.port);
+      const second = await expectNext(peer, "OACK again");
       expect(second.packet.op).toBe("oack");
       expect(second.from.port).toBe(first.from.port);
+      expect(h.server.activeTransfers).toBe(1);
       await peer.send(encodeAck(0), second.from.port);
       const d1 = await expectNext(peer, "DATA 1");
       expectSame(d1.packet.op === "data" && d1.packet.data, "hello.txt");
@@ -294,6 +299,27 @@ describe("loss and retransmission", () => {
     }
     await waitFor("transfer to end", () => h.server.activeTransfers === 0);
     expect(await metric(h.metrics.tftpTransfers, { outcome: "ok" })).toBe(1);
+  });
+
+  it("backs off exponentially between retransmissions, capped", async () => {
+    const h = await startServer({ timeoutMs: 50, retries: 5 });
+    const peer = await RawPeer.open();
+    const times: number[] = [];
+    try {
+      await peer.send(encodeRequest("rrq", "three-blocks.bin", "octet", []), h.port);
+      for (let i = 0; i < 10; i++) {
+        const r = await expectNext(peer, "retransmission or ERROR", 10_000);
+        if (r.packet.op === "error") break;
+        times.push(performance.now());
+      }
+    } finally {
+      await peer.close();
+    }
+    expect(times).toHaveLength(6);
+    // The timeout, then doubling up to 8× (lower bounds only: a loaded machine fires timers late, never early).
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    const minimum = [50, 100, 200, 400, 400];
+    gaps.forEach((g, i) => expect(g, `gap ${i + 1} of ${gaps.map(Math.round).join(", ")} ms`).toBeGreaterThanOrEqual(minimum[i]! - 5));
   });
 
   it("in windowed mode, an ACK inside the window restarts from there without waiting for a timeout", async () => {
@@ -365,8 +391,8 @@ describe("loss and retransmission", () => {
     } finally {
       await peer.close();
     }
-    const expected = firstOp === "data" ? "data1" : "oack";
-    expect(seen).toEqual([expected, expected, expected, expected]);
+    // DATA is retransmitted; an OACK is sent once (the client's repeated RRQ would ask for it again).
+    expect(seen).toEqual(firstOp === "data" ? ["data1", "data1", "data1", "data1"] : ["oack"]);
     expect(final?.packet).toEqual({ op: "error", code: 0, message: "timeout" });
     await waitFor("transfer to be freed", () => h.server.activeTransfers === 0);
     expect(await metric(h.metrics.tftpTransfers, { outcome: "timeout" })).toBe(1);
