@@ -5,7 +5,7 @@
  * exit code is non-zero only when a measurement could not be made (a server
  * did not start, a download was wrong, or — under CI=true — a tool is missing).
  *
- *   node dist/test/bench/run.js [--quick] [--only tftp,http,dhcp,firmware]
+ *   node dist/test/bench/run.js [--quick] [--only tftp,http,dhcp,talos,firmware]
  *
  * --quick: small files and short runs (a few seconds), for CI's smoke run.
  */
@@ -20,10 +20,11 @@ import { benchDhcp } from "./dhcp-bench.js";
 import { FIRMWARE_ROWS, benchFirmware, labReady } from "./firmware-bench.js";
 import { benchHttp } from "./http-bench.js";
 import { onEmergency } from "./processes.js";
+import { benchTalos } from "./talos-bench.js";
 import { benchTftp } from "./tftp-bench.js";
 import { renderTable, unavailable, type Row } from "./table.js";
 
-const SECTIONS = ["tftp", "http", "dhcp", "firmware"] as const;
+const SECTIONS = ["tftp", "http", "dhcp", "talos", "firmware"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -76,6 +77,11 @@ const specs: Record<Section, SectionSpec> = {
       need("dnsmasq", "dnsmasq-base") ??
       (existsSync(referenceDir("pcap")) ? undefined : `reference captures not found at ${referenceDir("pcap")}`),
     run: (work, notes) => benchDhcp({ work, rateSeconds: plan.dhcpRateSeconds, maxSeconds: plan.dhcpMaxSeconds, tag }, notes),
+  },
+  talos: {
+    rows: ["Talos config generation"],
+    why: () => undefined,
+    run: (_work, notes) => benchTalos({ reps: quick ? 20 : 200, bundles: quick ? 1 : 3 }, notes),
   },
   firmware: {
     rows: FIRMWARE_ROWS,
