@@ -288,20 +288,23 @@ export class NetbootLab {
   }
 
   /** A control API call from inside the lab (curl in the lab namespace). */
-  async api(token: string, method: string, path: string): Promise<{ status: number; body: unknown; text: string }> {
+  /** An API call from inside the lab (curl); `body` is sent as JSON. Slow calls (VM creation) get `timeoutSec`. */
+  async api(token: string, method: string, path: string, body?: unknown, timeoutSec = 10): Promise<{ status: number; body: unknown; text: string }> {
     const url = `http://${LAB.server}:${LAB.httpPort}/api/v1${path}`;
-    const r = await runIn(this.ns.lab, "curl", ["-sS", "--max-time", "10", "-X", method, "-H", `X-API-Key: ${token}`, "-w", "\n%{http_code}", url]);
+    const args = ["-sS", "--max-time", String(timeoutSec), "-X", method, "-H", `X-API-Key: ${token}`, "-w", "\n%{http_code}"];
+    if (body !== undefined) args.push("-H", "Content-Type: application/json", "--data-binary", JSON.stringify(body));
+    const r = await runIn(this.ns.lab, "curl", [...args, url], (timeoutSec + 10) * 1000);
     if (r.code !== 0) throw new Error(`curl ${method} ${url} failed (exit ${r.code}): ${r.stderr}`);
     const stdout = r.stdout.toString("utf8");
     const cut = stdout.lastIndexOf("\n");
     const text = stdout.slice(0, cut);
-    let body: unknown = text;
+    let parsed: unknown = text;
     try {
-      body = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       // not JSON: the text stays for the assertion message
     }
-    return { status: Number(stdout.slice(cut + 1)) || 0, body, text };
+    return { status: Number(stdout.slice(cut + 1)) || 0, body: parsed, text };
   }
 
   /** GET /api/v1/machines/{mac}, validated; throws on any other status. */
