@@ -76,7 +76,7 @@ export async function benchDhcp(o: DhcpBenchOptions, notes: string[]): Promise<R
         `dnsmasq 2.90: sent ${r.ref.sent}, answered ${r.ref.answered}, max ${fixed(r.ref.latencyMs.max, 2, "ms")}, server socket drops ${refRun.rcvbufErrors}. ` +
         `Server CPU per answered DISCOVER: at ${RATE}/s ours ${cpuPerRequest(oursRun.cpu.rate, r.ours)}, dnsmasq ${cpuPerRequest(refRun.cpu.rate, r.ref)}; ` +
         `closed loop ours ${cpuPerRequest(oursRun.cpu.max, oursRun.max)}, dnsmasq ${cpuPerRequest(refRun.cpu.max, refRun.max)}. ` +
-        `Both log each answer (ours two JSON lines at info to a pipe, dnsmasq one line to a file).`,
+        `Both log each answer (ours one JSON line at info to a pipe, dnsmasq one line to a file).`,
     );
     const unanswered = (x: LoadResult) => x.sent - x.answered;
     const drops = unanswered(r.ours);
