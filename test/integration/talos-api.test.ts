@@ -1,12 +1,8 @@
 import { X509Certificate } from "node:crypto";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { parseConfigText } from "../../src/config/load.js";
 import { Daemon } from "../../src/daemon.js";
-import { silentLogger } from "../../src/log.js";
-import { bootFiles, tempDir } from "../helpers/fixtures.js";
-import { freeTcpPort } from "../helpers/ports.js";
+import { startLoopbackDaemon } from "../helpers/loopback-daemon.js";
 
 const TOKEN = "talos-api-token-0123456789";
 const MAC = "52:54:00:aa:00:01";
@@ -26,21 +22,7 @@ function docs(text: string): Array<Record<string, any>> {
 }
 
 beforeAll(async () => {
-  const files = bootFiles();
-  const port = await freeTcpPort();
-  base = `http://127.0.0.1:${port}`;
-  const text = `
-server: { address: 127.0.0.1 }
-dhcp: { enabled: false }
-tftp: { enabled: false }
-http: { port: ${port}, address: 127.0.0.1 }
-stateDir: ${join(tempDir(), "state")}
-bootloaders: { dir: ${files.dir}, grubEfi: null }
-api: { tokens: ["${TOKEN}"] }
-profiles:
-  talos: { kernel: ${files.kernel}, initrd: [${files.initrd}] }
-`;
-  daemon = await Daemon.start({ config: parseConfigText(text, "t"), log: silentLogger() });
+  ({ daemon, base } = await startLoopbackDaemon(TOKEN, (files) => `profiles:\n  talos: { kernel: ${files.kernel}, initrd: [${files.initrd}] }`));
 }, 30_000);
 afterAll(async () => {
   await daemon?.stop();

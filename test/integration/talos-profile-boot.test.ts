@@ -7,14 +7,10 @@
  * the download the daemon started itself.
  */
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfigText } from "../../src/config/load.js";
 import { Daemon } from "../../src/daemon.js";
-import { silentLogger } from "../../src/log.js";
 import { FakeTalosMirror } from "../helpers/fake-talos-mirror.js";
-import { bootFiles, tempDir } from "../helpers/fixtures.js";
-import { freeTcpPort } from "../helpers/ports.js";
+import { startLoopbackDaemon } from "../helpers/loopback-daemon.js";
 
 const TOKEN = "talos-profile-token-0123";
 const MAC = "52-54-00-bb-00-01";
@@ -25,24 +21,15 @@ const mirror = new FakeTalosMirror();
 
 beforeAll(async () => {
   await mirror.start();
-  const files = bootFiles();
-  const port = await freeTcpPort();
-  base = `http://127.0.0.1:${port}`;
-  const text = `
-server: { address: 127.0.0.1 }
-dhcp: { enabled: false }
-tftp: { enabled: false }
-http: { port: ${port}, address: 127.0.0.1 }
-stateDir: ${join(tempDir(), "state")}
-bootloaders: { dir: ${files.dir}, grubEfi: null }
-api: { tokens: ["${TOKEN}"] }
+  ({ daemon, base } = await startLoopbackDaemon(
+    TOKEN,
+    (files) => `
 talos: { releasesUrl: "${mirror.releasesUrl}", factoryUrl: "${mirror.factoryUrl}" }
 profiles:
   talos-114: { talos: { version: "${VERSION}", arch: amd64, extraArgs: ["console=ttyS0"] }, config: ${files.config} }
 machines:
-  - { mac: "${MAC}", profile: talos-114, hostname: node-1 }
-`;
-  daemon = await Daemon.start({ config: parseConfigText(text, "t"), log: silentLogger() });
+  - { mac: "${MAC}", profile: talos-114, hostname: node-1 }`,
+  ));
 }, 30_000);
 afterAll(async () => {
   await daemon?.stop();
