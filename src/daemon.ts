@@ -9,6 +9,7 @@ import { maintenanceModeChecks, prefetchProfiles, resolveProfileCmdline, resolve
 import { AssetService } from "./assets/service.js";
 import { Booter, type BootSettings } from "./boot/booter.js";
 import { buildBootloaderMap } from "./boot/bootloaders.js";
+import { grubImageFor } from "./boot/grub-image.js";
 import { loadTemplates } from "./boot/templates.js";
 import { UrlCache } from "./boot/url-cache.js";
 import { BootUrls } from "./boot/urls.js";
@@ -85,7 +86,11 @@ export class Daemon {
   private stopped?: Promise<void>;
   private running = false;
 
-  private constructor(private readonly opts: DaemonOptions) {
+  private constructor(
+    private readonly opts: DaemonOptions,
+    /** GRUB image built for this address and port (bootloaders.grubEfi: build); rebuilt only on restart. */
+    private readonly grubImage?: string,
+  ) {
     this.config = opts.config;
     this.log = opts.log;
     this.templatesDir = opts.templatesDir ?? join(packageRoot(), "boot-templates");
@@ -113,7 +118,9 @@ export class Daemon {
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const d = new Daemon(opts);
+    // Built only when a profile boots GRUB (a profile added by SIGHUP needs a restart for it).
+    const grub = usesGrub(opts.config) ? await grubImageFor(opts.config, opts.log.child({ component: "grub-image" })) : undefined;
+    const d = new Daemon(opts, grub);
     try {
       await d.listen();
     } catch (err) {
@@ -131,7 +138,7 @@ export class Daemon {
   }
 
   private buildSettings(cfg: Config): BootSettings {
-    const bootloaders = buildBootloaderMap(cfg.bootloaders);
+    const bootloaders = buildBootloaderMap(cfg.bootloaders, this.grubImage, usesGrub(cfg));
     for (const w of bootloaders.warnings) this.log.warn(w);
     return {
       profiles: cfg.profiles,
@@ -337,6 +344,10 @@ export class Daemon {
     })();
     return this.stopped;
   }
+}
+
+function usesGrub(cfg: Config): boolean {
+  return Object.values(cfg.profiles).some((p) => p.bootloader === "grub");
 }
 
 function splitListen(listen: string): [string, number] {

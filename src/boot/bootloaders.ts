@@ -14,7 +14,16 @@ export interface BootloaderMap {
   warnings: string[];
 }
 
-export function buildBootloaderMap(cfg: Config["bootloaders"]): BootloaderMap {
+/** Debian's signed GRUB network image (grub-efi-amd64-signed): the fallback when `grubEfi: build` cannot build. */
+export const DEBIAN_SIGNED_GRUB = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed";
+
+/**
+ * `grubImage` is the image built for `bootloaders.grubEfi: build` (see
+ * grub-image.ts), or undefined when none could be built: then Debian's
+ * signed image is served instead, with a warning, since it only finds us when
+ * the site DHCP server names us as next-server.
+ */
+export function buildBootloaderMap(cfg: Config["bootloaders"], grubImage?: string, usesGrub = true): BootloaderMap {
   const files = new Map<string, string>();
   const warnings: string[] = [];
   let names: string[] = [];
@@ -36,7 +45,20 @@ export function buildBootloaderMap(cfg: Config["bootloaders"]): BootloaderMap {
     if (real) files.set(name, real);
     else warnings.push(`${key} ${path} is not a readable file: ${name} will not be served`);
   };
-  extra(BOOTLOADER.grub, cfg.grubEfi, "bootloaders.grubEfi");
+  if (cfg.grubEfi === "build") {
+    if (grubImage) extra(BOOTLOADER.grub, grubImage, "the built GRUB image");
+    else {
+      const fallback = regularFile(DEBIAN_SIGNED_GRUB);
+      if (fallback) files.set(BOOTLOADER.grub, fallback);
+      // Only worth saying when a profile boots GRUB.
+      if (usesGrub) warnings.push(
+        `bootloaders.grubEfi is "build" but no GRUB image was built (needs grub-mkimage, Debian package 'grub-efi-amd64-bin'): ` +
+          (fallback
+            ? `serving Debian's signed ${DEBIAN_SIGNED_GRUB}, which finds us only when the site DHCP server names this host as next-server`
+            : `${BOOTLOADER.grub} will not be served (nor is ${DEBIAN_SIGNED_GRUB} there: Debian package 'grub-efi-amd64-signed')`),
+      );
+    }
+  } else extra(BOOTLOADER.grub, cfg.grubEfi, "bootloaders.grubEfi");
   extra(BOOTLOADER.arm64, cfg.arm64Efi, "bootloaders.arm64Efi");
   return { files, warnings };
 }

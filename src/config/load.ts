@@ -173,7 +173,7 @@ function checkFiles(cfg: ParsedConfig, problems: string[]): void {
   const usesGrub = Object.values(cfg.profiles).some((p) => p.bootloader === "grub");
   if (usesGrub) {
     if (!cfg.bootloaders.grubEfi) problems.push("bootloaders.grubEfi: a profile uses bootloader: grub, so this must name GRUB's network EFI image");
-    else mustBeFile("bootloaders.grubEfi", cfg.bootloaders.grubEfi, " (Debian package 'grub-efi-amd64-signed')");
+    else if (cfg.bootloaders.grubEfi !== "build") mustBeFile("bootloaders.grubEfi", cfg.bootloaders.grubEfi, " (Debian package 'grub-efi-amd64-signed')");
   }
   mustBeFile("bootloaders.arm64Efi", cfg.bootloaders.arm64Efi);
   for (const [name, p] of Object.entries(cfg.profiles)) {

@@ -96,10 +96,11 @@ export const configSchema = z.strictObject({
   bootloaders: z
     .strictObject({
       dir: absolutePath.default("/usr/lib/ipxe"),
-      grubEfi: absolutePath.nullable().default("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"),
+      // "build": a grub-mkimage image with http and our address built in (unsigned); a path: serve that file; null: no GRUB.
+      grubEfi: z.union([z.literal("build"), absolutePath]).nullable().default("build"),
       arm64Efi: absolutePath.nullable().default(null),
     })
-    .default({ dir: "/usr/lib/ipxe", grubEfi: "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", arm64Efi: null }),
+    .default({ dir: "/usr/lib/ipxe", grubEfi: "build", arm64Efi: null }),
   api: z
     .strictObject({
       tokens: emptyIfNull(z.array(z.string().min(16, { message: "API tokens must have at least 16 characters" })).default([])),

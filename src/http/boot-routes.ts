@@ -49,6 +49,12 @@ export function bootRoutes(deps: BootRouteDeps): Hono {
     return sendBytes(c, cfg, { contentType: SCRIPT_TYPE });
   });
 
+  // For a GRUB image whose prefix is our HTTP URL (grub-image.ts): its `normal` reads $prefix/grub.cfg.
+  const grubBootstrap = (c: Context) =>
+    sendBytes(c, render(deps.templates().grubBootstrap, { hostport: new URL(booter.urls.base).host }), { contentType: SCRIPT_TYPE });
+  app.get("/grub/grub.cfg", grubBootstrap);
+  app.get("/grub/x86_64-efi/grub.cfg", grubBootstrap);
+
   const bootFile = async (c: Context, which: "kernel" | number): Promise<Response> => {
     const mac = withMac(c);
     if (!mac) return c.text("not found\n", 404);

@@ -1,24 +1,31 @@
 /**
- * Real firmware with `bootloader: grub`: OVMF's UEFI PXE fetches Debian's
- * signed grubnetx64.efi from us over TFTP; GRUB then has to find the daemon
- * again for its per-MAC config and load the kernel and initrd over HTTP,
+ * Real firmware with `bootloader: grub`: OVMF's UEFI PXE fetches
+ * grubnetx64.efi from us over TFTP — the image `bootloaders.grubEfi: build`
+ * makes with grub-mkimage (src/boot/grub-image.ts): http built in, prefix
+ * `(http,<us>:8080)/grub`. GRUB then reads /grub/grub.cfg from us over HTTP,
+ * chains to its per-MAC config and loads the kernel and initrd over HTTP,
  * into the busybox initramfs that fetches its talos.config (see
  * test/helpers/netboot-lab.ts).
  *
  * Twice: beside a site DHCP server that knows nothing of network boot (its
  * ACK names itself as next-server, as dnsmasq does), and beside one that
  * names the boot host as next-server (still no boot file, no PXE options).
- * GRUB reads its network settings from the firmware's cached DHCP ACK, which
- * came from the site server, not from our proxy offer; when a run fails, the
- * message lists where GRUB sent its TFTP requests.
+ * GRUB takes its own address from the firmware's cached DHCP ACK, which came
+ * from the site server; it must not depend on that ACK's next-server. When a
+ * run fails, the message lists where GRUB sent its TFTP requests.
+ *
+ * Debian's signed grubnetx64.efi cannot pass here: it has no `http` module,
+ * and it takes its TFTP server from the site ACK (no proxyDHCP support), so
+ * beside a PXE-unaware site DHCP server it never finds us (README, "GRUB").
  */
 import { randomBytes } from "node:crypto";
-import { realpathSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildGrubImage } from "../../src/boot/grub-image.js";
+import { silentLogger } from "../../src/log.js";
 import { assertFreshBuild } from "../helpers/daemon-process.js";
 import {
-  FIRMWARE_FILES,
   LAB,
   NetbootLab,
   entriesSince,
@@ -32,7 +39,7 @@ import { waitUntil } from "../helpers/netns.js";
 import { debianKernel, parseSerial, writeBootProfile, type BootProfileFiles } from "../helpers/test-initramfs.js";
 import { requireTool } from "../helpers/tools.js";
 
-const ready = labPrerequisites() && requireTool("tcpdump", "tcpdump");
+const ready = labPrerequisites() && requireTool("tcpdump", "tcpdump") && requireTool("grub-mkimage", "grub-efi-amd64-bin");
 
 const TOKEN = randomBytes(16).toString("hex");
 const CMDLINE = "console=ttyS0 quiet panic=5";
@@ -46,6 +53,7 @@ const M = { pxeUnaware: "52:54:00:77:02:03", nextServer: "52:54:00:77:02:04" } a
 let lab: NetbootLab;
 let files: BootProfileFiles;
 let tftpRequests: () => string;
+let grubImage: string;
 
 /** TFTP read requests seen on the bridge after line `fromLine` of the capture: "client asked server for name". */
 function tftpRequestSummary(fromLine: number): string {
@@ -97,7 +105,7 @@ async function bootWithGrub(name: string, mac: string, site: SiteDhcpOptions, la
   const m = matchSteps(since, [
     { step: "dhcp-offer", details: { arch: 7, firmware: "uefi", bootFile: "grubnetx64.efi" } },
     { step: "dhcp-4011", details: { arch: 7, firmware: "uefi", bootFile: "grubnetx64.efi" } },
-    { step: "tftp", details: { file: "grubnetx64.efi", bytes: statSync(realpathSync(FIRMWARE_FILES.grubNetEfi.path)).size } },
+    { step: "tftp", details: { file: "grubnetx64.efi", bytes: statSync(grubImage).size } },
     { step: "script", details: { via: "grub", profile: "gamma" } },
     { step: "kernel", details: { bytes: statSync(files.kernel).size } },
     { step: "initrd", details: { index: 0, bytes: statSync(files.initrd).size } },
@@ -108,30 +116,23 @@ async function bootWithGrub(name: string, mac: string, site: SiteDhcpOptions, la
   lab.recordBootTime(label, vm.poweredOnAt, since.find((e) => e.step === "config")!.time);
 }
 
-// Not run yet, on purpose: with Debian's signed grubnetx64.efi this path cannot
-// pass today. The image has no `http` module (our GRUB configs load kernels
-// over http), and it takes its TFTP server from the site DHCP ACK rather than
-// our proxy offer (no proxyDHCP support in Debian's GRUB). The fix — a
-// grub-mkimage image with http built in and our address embedded, or
-// serving grub modules — is open work on issue 3; see its note. Enable with
-// TALOS_NETBOOT_GRUB=1 to reproduce what GRUB does.
-const grubEnabled = process.env.TALOS_NETBOOT_GRUB === "1";
-describe.skipIf(!ready || !grubEnabled)("OVMF + bootloader: grub — Debian's signed grubnetx64.efi boots the profile", () => {
+describe.skipIf(!ready)("OVMF + bootloader: grub — the grub-mkimage grubnetx64.efi boots the profile", () => {
   beforeAll(async () => {
     assertFreshBuild();
     lab = await NetbootLab.create(`tnbg-${process.pid}`);
     files = writeBootProfile(join(lab.dir, "boot"), await debianKernel(), "gamma");
     tftpRequests = lab.capture("tftp", "udp dst port 69");
-    await lab.startDaemon(
-      lab.daemonConfig({
-        token: TOKEN,
-        profiles: { gamma: { kernel: files.kernel, initrd: [files.initrd], cmdline: CMDLINE, config: files.config, bootloader: "grub" } },
-        machines: [
-          { mac: M.pxeUnaware, profile: "gamma", hostname: "grub-1" },
-          { mac: M.nextServer, profile: "gamma", hostname: "grub-2" },
-        ],
-      }),
-    );
+    // The same build the daemon makes for `grubEfi: build` (identical bytes: the cache key is the inputs), so the test knows the size to expect.
+    grubImage = await buildGrubImage({ address: LAB.server, httpPort: LAB.httpPort, outDir: join(lab.dir, "grub"), log: silentLogger() });
+    const config = lab.daemonConfig({
+      token: TOKEN,
+      profiles: { gamma: { kernel: files.kernel, initrd: [files.initrd], cmdline: CMDLINE, config: files.config, bootloader: "grub" } },
+      machines: [
+        { mac: M.pxeUnaware, profile: "gamma", hostname: "grub-1" },
+        { mac: M.nextServer, profile: "gamma", hostname: "grub-2" },
+      ],
+    });
+    await lab.startDaemon({ ...config, bootloaders: { dir: "/usr/lib/ipxe", grubEfi: "build" } });
   }, 600_000);
 
   afterAll(async () => {
