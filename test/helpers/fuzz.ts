@@ -9,6 +9,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { encodeAck, encodeData, encodeError, encodeOack, encodeRequest } from "../../src/tftp/codec.js";
 import { readPcap } from "./pcap.js";
+import { DHCP_OPTIONS_AT, dhcpOptionSpans } from "./dhcp-wire.js";
 
 /** A small, fast, seedable PRNG (sfc32), so every failing run can be replayed from its seed. */
 export class Rng {
@@ -140,34 +141,6 @@ export function mutate(rng: Rng, seed: Buffer, corpus: readonly Buffer[], extra:
 // ---- DHCP ----------------------------------------------------------------
 
 const DHCP_COOKIE = 0x63825363;
-const DHCP_OPTIONS_AT = 240;
-
-interface OptionSpan {
-  code: number;
-  /** Offset of the length byte. */
-  lengthAt: number;
-  /** The value as far as the packet holds it. */
-  value: Buffer;
-  /** The value claims more bytes than the packet has left (or the length byte is missing). */
-  overrun: boolean;
-}
-
-/** The options after the cookie in wire order; PAD skipped, stops at END or at the first overrun. */
-function* dhcpOptionSpans(b: Buffer): Generator<OptionSpan> {
-  let i = DHCP_OPTIONS_AT;
-  while (i < b.length) {
-    const code = b[i]!;
-    if (code === 0) {
-      i++;
-      continue;
-    }
-    if (code === 255) return;
-    const len = b[i + 1];
-    const end = i + 2 + (len ?? 0);
-    yield { code, lengthAt: i + 1, value: b.subarray(i + 2, Math.min(end, b.length)), overrun: len === undefined || end > b.length };
-    i = end;
-  }
-}
 
 /**
  * RFC 2131 §2 / RFC 2132 §2, read independently of the codec: a fixed

@@ -8,6 +8,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { decodeDhcp, Opt, type DhcpPacket } from "../../src/dhcp/codec.js";
+import { rawOptions } from "./dhcp-wire.js";
 import { readCaptureListing, readPcap, type UdpDatagram } from "./pcap.js";
 import { referenceDir, repoRoot } from "./reference.js";
 
@@ -106,26 +107,10 @@ export function captured(file: string, pred: (d: UdpDatagram, type: string) => b
   return Buffer.from(datagrams[i]!.payload);
 }
 
+export { rawOptions };
+
 export const macBytes = (mac: string) => Buffer.from(mac.split(":").map((h) => Number.parseInt(h, 16)));
 export const ipBytes = (address: string) => Buffer.from(address.split(".").map(Number));
-
-/** Raw options of a request (independent of the codec under test), in wire order. */
-export function rawOptions(packet: Buffer): Array<[number, Buffer]> {
-  const out: Array<[number, Buffer]> = [];
-  let i = 240;
-  while (i < packet.length) {
-    const code = packet[i]!;
-    if (code === 0) {
-      i++;
-      continue;
-    }
-    if (code === 255) break;
-    const len = packet[i + 1]!;
-    out.push([code, Buffer.from(packet.subarray(i + 2, i + 2 + len))]);
-    i += 2 + len;
-  }
-  return out;
-}
 
 /**
  * A captured request made to come from another machine or path: chaddr (and

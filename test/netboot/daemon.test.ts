@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageType, Opt, decodeDhcp, msgType, vendorSubOptions, type DhcpPacket } from "../../src/dhcp/codec.js";
 import { CLI, assertFreshBuild, killNow, spawnDaemon, startDaemon, type DaemonProcess, type Exit } from "../helpers/daemon-process.js";
 import { haveReference, repoRoot } from "../helpers/reference.js";
+import { createVethPair } from "../helpers/veth-pair.js";
 import { captured, deleteNamespaces, ip, ipBytes, probe as probeFrom, rewrite, run, runIn, waitUntil, type ProbeOptions, type Ran, type Reply } from "../helpers/netns.js";
 import { requireRoot, requireTool, unmet } from "../helpers/tools.js";
 
@@ -35,7 +36,6 @@ const ready =
 const TAG = `tnbd-${process.pid}`;
 const NS = { srv: `${TAG}-srv`, cli: `${TAG}-cli` };
 const SRV_IF = "vsrv";
-const CLI_IF = "vcli";
 const SERVER = "192.168.77.1";
 const CLIENT = "192.168.77.2";
 /** A DHCP relay's address on another subnet, reached through the client namespace. */
@@ -70,27 +70,12 @@ function deleteNs(): void {
 }
 
 async function setUpNetwork(): Promise<void> {
-  ip("netns", "add", NS.srv);
-  ip("netns", "add", NS.cli);
-  ip("-n", NS.srv, "link", "add", SRV_IF, "type", "veth", "peer", "name", CLI_IF, "netns", NS.cli);
-  ip("-n", NS.cli, "link", "set", CLI_IF, "address", M1);
-  ip("-n", NS.srv, "addr", "add", `${SERVER}/24`, "dev", SRV_IF);
-  ip("-n", NS.cli, "addr", "add", `${CLIENT}/24`, "dev", CLI_IF);
+  // Namespaces NS.srv / NS.cli, veth vsrv (SERVER) ↔ vcli (CLIENT, MAC M1), the client's default route.
+  await createVethPair({ tag: TAG, subnet: "192.168.77", clientMac: M1 });
   // The relay agent's own address; on lo, since kernels without the dummy module are common in CI.
   ip("-n", NS.cli, "addr", "add", `${RELAY}/32`, "dev", "lo");
-  for (const [ns, dev] of [
-    [NS.srv, SRV_IF],
-    [NS.srv, "lo"],
-    [NS.cli, CLI_IF],
-    [NS.cli, "lo"],
-  ] as const) {
-    ip("-n", ns, "link", "set", dev, "up");
-  }
-  // 255.255.255.255 needs a route out of the client namespace; it can only lead to the server.
-  ip("-n", NS.cli, "route", "add", "default", "dev", CLI_IF);
   // The relay's subnet is behind the client namespace, as behind a router.
   ip("-n", NS.srv, "route", "add", "192.168.78.0/24", "via", CLIENT, "dev", SRV_IF);
-  await waitUntil(`${SRV_IF} carrier`, () => (/LOWER_UP/.test(ip("-n", NS.srv, "link", "show", SRV_IF)) ? true : undefined), 5_000);
 }
 
 // ---- commands in the client namespace ------------------------------------------

@@ -18,16 +18,18 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageType, Opt, msgType } from "../../src/dhcp/codec.js";
 import { assertFreshBuild, killNow, startDaemon, type DaemonProcess } from "../helpers/daemon-process.js";
-import { captured, deleteNamespaces, ip, ipBytes, probe, rewrite, runIn, waitUntil } from "../helpers/netns.js";
+import { captured, ipBytes, probe, rewrite, runIn } from "../helpers/netns.js";
+import { createVethPair, type VethPair } from "../helpers/veth-pair.js";
 import { haveReference } from "../helpers/reference.js";
 import { requireRoot, requireTool } from "../helpers/tools.js";
 
 const ready = requireRoot() && requireTool("ip", "iproute2") && requireTool("curl", "curl") && requireTool("unshare", "util-linux") && haveReference("pcap");
 
 const TAG = `tnbe-${process.pid}`;
+let pair: VethPair | undefined;
+/** The namespaces createVethPair makes from TAG. */
 const NS = { srv: `${TAG}-srv`, cli: `${TAG}-cli` };
 const SERVER = "192.168.79.1";
-const CLIENT = "192.168.79.2";
 const MAC = "52:54:00:79:00:02";
 const BASE = `http://${SERVER}:8080`;
 const STATE = "/var/lib/talos-netboot";
@@ -58,15 +60,7 @@ describe.skipIf(!ready)("the embedded default (no --config) on a host with one i
     writeFileSync(join(work, "vmlinuz"), files.kernel);
     writeFileSync(join(work, "initramfs.xz"), files.initrd);
     writeFileSync(join(work, "config.yaml"), files.config);
-    ip("netns", "add", NS.srv);
-    ip("netns", "add", NS.cli);
-    ip("-n", NS.srv, "link", "add", "vsrv", "type", "veth", "peer", "name", "vcli", "netns", NS.cli);
-    ip("-n", NS.cli, "link", "set", "vcli", "address", MAC);
-    ip("-n", NS.srv, "addr", "add", `${SERVER}/24`, "dev", "vsrv");
-    ip("-n", NS.cli, "addr", "add", `${CLIENT}/24`, "dev", "vcli");
-    for (const [ns, dev] of [[NS.srv, "vsrv"], [NS.srv, "lo"], [NS.cli, "vcli"], [NS.cli, "lo"]] as const) ip("-n", ns, "link", "set", dev, "up");
-    ip("-n", NS.cli, "route", "add", "default", "dev", "vcli");
-    await waitUntil("vsrv carrier", () => (/LOWER_UP/.test(ip("-n", NS.srv, "link", "show", "vsrv")) ? true : undefined), 5_000);
+    pair = await createVethPair({ tag: TAG, subnet: "192.168.79", clientMac: MAC });
     // A private /var/lib for the daemon, with the boot files an operator would drop in.
     const setup = `mount -t tmpfs tmpfs /var/lib && mkdir -p ${STATE}/boot && cp ${work}/vmlinuz ${work}/initramfs.xz ${work}/config.yaml ${STATE}/boot/ && exec "$0" "$@"`;
     daemon = await startDaemon({ netns: NS.srv, wrapper: ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup] });
@@ -75,7 +69,7 @@ describe.skipIf(!ready)("the embedded default (no --config) on a host with one i
   afterAll(async () => {
     await daemon?.stop(5_000);
     process.off("exit", onExit);
-    deleteNamespaces(Object.values(NS));
+    pair?.remove();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
