@@ -131,11 +131,7 @@ export class Booter implements DhcpBooter, TftpResolver {
 
   /** The architecture the machine's firmware last announced (DHCP option 93), from its timeline. */
   private lastArch(mac: Mac): number | undefined {
-    const entry = this.store
-      .timeline(mac)
-      .reverse()
-      .find((e) => typeof e.details.arch === "number");
-    return entry?.details.arch as number | undefined;
+    return this.store.lastArch(mac);
   }
 
   /** The machine, its profile and its plan — for the HTTP and TFTP boot paths. */
@@ -239,7 +235,7 @@ export class Booter implements DhcpBooter, TftpResolver {
     const profile = this.settings.profiles[machine.profile];
     const generated = this.generatedConfig(mac);
     if (generated === undefined && !profile?.config) return { ok: false, reason: `profile '${machine.profile}' has no config and none was generated for this machine` };
-    const firstFetch = !this.store.timeline(mac).some((e) => e.step === "config");
+    const firstFetch = !this.store.hasStep(mac, "config");
     this.store.record(mac, "config", { checkIn: firstFetch, ...(generated !== undefined ? { generated: true } : {}) });
     this.log.info({ mac, checkIn: firstFetch }, firstFetch ? "machine checked in (config fetched)" : "config fetched again");
     if (profile?.once && machine.next === "profile") this.markInstalled(machine);

@@ -224,6 +224,21 @@ export class MachineStore {
     return rows.map((r) => ({ time: r.time, step: r.step, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
 
+  /** Whether the machine's timeline has a `step` entry (one indexed lookup, not the whole timeline). */
+  hasStep(mac: Mac, step: TimelineStep): boolean {
+    this.flush();
+    return this.q("SELECT 1 FROM timeline WHERE mac = ? AND step = ? LIMIT 1").get(mac, step) !== undefined;
+  }
+
+  /** The architecture (DHCP option 93) of the machine's newest DHCP entry that recorded one. */
+  lastArch(mac: Mac): number | undefined {
+    this.flush();
+    const row = this.q(
+      "SELECT json_extract(details, '$.arch') AS arch FROM timeline WHERE mac = ? AND json_type(details, '$.arch') = 'integer' ORDER BY id DESC LIMIT 1",
+    ).get(mac) as { arch: number } | undefined;
+    return row?.arch;
+  }
+
   recordUnknown(mac: Mac, facts: Record<string, unknown>): void {
     const now = this.now().toISOString();
     const info = this.db

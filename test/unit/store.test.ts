@@ -65,4 +65,17 @@ describe("MachineStore", () => {
     expect(unknown.some((u) => u.mac === macOf(0))).toBe(false);
     expect(unknown[0]!.mac).toBe(macOf(MAX_UNKNOWN));
   });
+
+  it("answers the newest recorded architecture and whether a step happened", () => {
+    const store = new MachineStore(openMemoryDatabase());
+    store.upsert({ mac: A, profile: "p", hostname: null, bootfile: null, source: "api" });
+    expect(store.lastArch(A)).toBeUndefined();
+    store.record(A, "dhcp-offer", { arch: 7 });
+    store.record(A, "dhcp-offer", { arch: 11 });
+    store.record(A, "script", { via: "ipxe" });
+    store.record(A, "dhcp-ignored", { arch: null });
+    expect(store.lastArch(A)).toBe(11);
+    expect(store.hasStep(A, "script")).toBe(true);
+    expect(store.hasStep(A, "config")).toBe(false);
+  });
 });
